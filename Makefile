@@ -1,0 +1,30 @@
+# The course's two commands. Both create a local virtual environment (.venv) on
+# first use, install requirements.txt and course_lib into it, and reinstall
+# only when requirements.txt or pyproject.toml change.
+#
+#   make lab    install everything and open the course in JupyterLab
+#   make test   install everything and run the whole test suite
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+STAMP  := $(VENV)/.installed
+
+.PHONY: lab test bench lessons
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -r requirements.txt -e .
+	touch $(STAMP)
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab lessons/
+
+test: $(STAMP)
+	COURSE_DEVICE=cpu $(VENV)/bin/python -m pytest -q
+
+# For authors: regenerate lessons/ from solutions/, and measure speed.
+lessons: $(STAMP)
+	$(VENV)/bin/python -m course_lib.authoring
+
+bench: $(STAMP)
+	$(VENV)/bin/python -m course_lib.bench

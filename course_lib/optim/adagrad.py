@@ -1,0 +1,122 @@
+r"""Adagrad: every coordinate gets its own learning rate, shrinking with the sum of its squared gradients.
+
+With gradient :math:`g_t = \nabla f(\theta_{t-1})` (negated when ``maximize``),
+weight decay :math:`\lambda`, learning rate :math:`\eta`, learning-rate decay
+:math:`\delta`, initial accumulator value :math:`\tau` and :math:`\epsilon`
+(all operations elementwise):
+
+.. math::
+
+    g_t &\leftarrow g_t + \lambda \theta_{t-1} \\
+    G_t &= G_{t-1} + g_t \odot g_t \qquad (G_0 = \tau) \\
+    \eta_t &= \frac{\eta}{1 + (t - 1)\,\delta} \\
+    \theta_t &= \theta_{t-1} - \eta_t \, \frac{g_t}{\sqrt{G_t} + \epsilon}
+
+Coordinate :math:`i` moves with the step size :math:`\eta_t / \sqrt{G_{t,i}}`:
+a coordinate whose gradients are large or frequent takes small steps, a rarely
+seen one (a rare word's embedding, a rare feature) keeps a large one. This is
+the diagonal version of the paper's method, which preconditions by
+:math:`G_t^{-1/2}` with :math:`G_t` the full sum of outer products
+:math:`\sum_s g_s g_s^\top`; the regret bounds hold for both.
+
+Hyperparameters:
+
+* ``lr`` (:math:`\eta`): the global step size, divided coordinate by coordinate
+  by :math:`\sqrt{G_t}`; a constant gradient gives steps of size
+  :math:`\eta/\sqrt{t}`, the rate the convex theory asks for.
+* ``lr_decay`` (:math:`\delta`): an extra :math:`1/t`-style decay of
+  :math:`\eta` (0, the default, turns it off).
+* ``initial_accumulator_value`` (:math:`\tau`): where :math:`G` starts; a
+  positive value caps the first steps at :math:`\eta/\sqrt{\tau}`.
+* ``eps`` (:math:`\epsilon`): keeps the division finite where :math:`G` is 0.
+* ``weight_decay`` (:math:`\lambda`): an L2 penalty added to the gradient, so
+  it is rescaled by :math:`1/\sqrt{G_t}` like the rest of the gradient.
+
+Since :math:`G_t` only grows, the steps go to zero: right for convex problems,
+often too early in deep learning. RMSprop and Adadelta replace the sum by a
+leaky average to fix exactly this.
+
+Reference: Duchi, Hazan & Singer, "Adaptive Subgradient Methods for Online
+Learning and Stochastic Optimization", Journal of Machine Learning Research 12
+(2011), 2121-2159.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ._base import Optimizer, check, new_step_counter
+
+__all__ = ["Adagrad"]
+
+
+class Adagrad(Optimizer):
+    """Adagrad with learning-rate decay, weight decay and an initial accumulator value.
+
+    Same arguments, defaults, state (``step``, ``sum``) and errors as
+    :class:`torch.optim.Adagrad`. As in torch, the state is created in the
+    constructor, for every parameter, not at the first step.
+    """
+
+    def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0,
+                 eps=1e-10, foreach=None, *, maximize=False):
+        check(lr >= 0.0, f"Invalid learning rate: {lr}")
+        check(lr_decay >= 0.0, f"Invalid lr_decay value: {lr_decay}")
+        check(weight_decay >= 0.0, f"Invalid weight_decay value: {weight_decay}")
+        check(initial_accumulator_value >= 0.0,
+              f"Invalid initial_accumulator_value value: {initial_accumulator_value}")
+        check(eps >= 0.0, f"Invalid epsilon value: {eps}")
+        defaults = dict(lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
+                        initial_accumulator_value=initial_accumulator_value,
+                        foreach=foreach, maximize=maximize)
+        super().__init__(params, defaults)
+        for group in self.param_groups:
+            for param in group["params"]:
+                self.init_state(param, self.state[param], group)
+
+    def init_state(self, param, state, group):
+        # torch starts every accumulator at the constructor's value, even in a
+        # param group that sets its own initial_accumulator_value; so do we.
+        initial = self.defaults["initial_accumulator_value"]
+        if torch.is_complex(param):
+            initial = complex(initial, initial)
+        state["step"] = new_step_counter()
+        state["sum"] = torch.full_like(param, initial)
+
+    def share_memory(self):
+        """Move every ``sum`` to shared memory (for Hogwild-style multiprocess training), as torch does."""
+        for group in self.param_groups:
+            for param in group["params"]:
+                self.state[param]["sum"].share_memory_()
+
+    def update(self, param, grad, state, group):
+        state["step"] += 1
+        step = state["step"].item()
+        if group["maximize"]:
+            grad = -grad
+        if group["weight_decay"] != 0:
+            grad = grad.add(param, alpha=group["weight_decay"])
+        lr = group["lr"] / (1 + (step - 1) * group["lr_decay"])
+        sum_of_squares = state["sum"]
+        if torch.is_complex(param):  # real and imaginary parts are separate coordinates
+            param, grad, sum_of_squares = map(torch.view_as_real, (param, grad, sum_of_squares))
+        sum_of_squares.addcmul_(grad, grad, value=1)
+        std = sum_of_squares.sqrt().add_(group["eps"])
+        param.addcdiv_(grad, std, value=-lr)
+
+    def update_foreach(self, group, params, grads, states):
+        steps = [state["step"] for state in states]
+        torch._foreach_add_(steps, 1)
+        if group["maximize"]:
+            grads = torch._foreach_neg(grads)
+        if group["weight_decay"] != 0:
+            grads = torch._foreach_add(grads, params, alpha=group["weight_decay"])
+        minus_lrs = [-group["lr"] / (1 + (step.item() - 1) * group["lr_decay"]) for step in steps]
+        sums = [state["sum"] for state in states]
+        if any(torch.is_complex(param) for param in params):
+            params, grads, sums = ([torch.view_as_real(t) if torch.is_complex(t) else t for t in tensors]
+                                   for tensors in (params, grads, sums))
+        torch._foreach_addcmul_(sums, grads, grads, value=1)
+        stds = torch._foreach_sqrt(sums)
+        torch._foreach_add_(stds, group["eps"])
+        torch._foreach_addcdiv_(params, grads, stds, minus_lrs)
