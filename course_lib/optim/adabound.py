@@ -73,13 +73,22 @@ class AdaBound(Optimizer):
         group = self.param_groups[-1]
         group.setdefault("base_lr", group["lr"])
 
+    def load_state_dict(self, state_dict):
+        # A state dict of the authors' package lacks these keys: keep ours (the package, too,
+        # keeps the base lrs of its construction).
+        groups = [dict(saved) for saved in state_dict["param_groups"]]
+        for saved, current in zip(groups, self.param_groups):
+            for key in ("base_lr", "maximize", "foreach"):
+                saved.setdefault(key, current[key])
+        super().load_state_dict({**state_dict, "param_groups": groups})
+
     def __setstate__(self, state):
         super().__setstate__(state)
         for group in self.param_groups:
             group.setdefault("amsbound", False)
             group.setdefault("maximize", False)
             group.setdefault("foreach", None)
-            group.setdefault("base_lr", group["lr"])  # a state dict of the authors' package lacks it
+            group.setdefault("base_lr", group["lr"])  # an optimizer pickled without it
         for param_state in self.state.values():
             if "step" in param_state and not torch.is_tensor(param_state["step"]):
                 param_state["step"] = new_step_counter() + float(param_state["step"])
@@ -96,7 +105,9 @@ class AdaBound(Optimizer):
         """Adam's bias-corrected step size and the band [lower, upper] at step ``step``."""
         beta1, beta2 = group["betas"]
         step_size = group["lr"] * math.sqrt(1 - beta2 ** step) / (1 - beta1 ** step)
-        final_lr = group["final_lr"] * group["lr"] / group["base_lr"]
+        # a scheduler scales final_lr with lr; with a base lr of 0 there is no ratio (the package divides by 0)
+        lr_scale = group["lr"] / group["base_lr"] if group["base_lr"] != 0 else 1.0
+        final_lr = group["final_lr"] * lr_scale
         lower = final_lr * (1 - 1 / (group["gamma"] * step + 1))
         upper = final_lr * (1 + 1 / (group["gamma"] * step))
         return step_size, lower, upper

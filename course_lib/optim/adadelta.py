@@ -57,6 +57,11 @@ from ._base import Optimizer, check, new_step_counter
 __all__ = ["Adadelta"]
 
 
+def _as_real(tensors):
+    """Complex tensors as real views (real and imaginary parts are separate coordinates, as in torch)."""
+    return [torch.view_as_real(t) if torch.is_complex(t) else t for t in tensors]
+
+
 class Adadelta(Optimizer):
     """Adadelta with weight decay and torch's extra learning rate.
 
@@ -104,12 +109,9 @@ class Adadelta(Optimizer):
             grads = torch._foreach_neg(grads)
         if group["weight_decay"] != 0:
             grads = torch._foreach_add(grads, params, alpha=group["weight_decay"])
-        square_avgs = [state["square_avg"] for state in states]
-        acc_deltas = [state["acc_delta"] for state in states]
-        if any(torch.is_complex(param) for param in params):
-            params, grads, square_avgs, acc_deltas = (
-                [torch.view_as_real(t) if torch.is_complex(t) else t for t in tensors]
-                for tensors in (params, grads, square_avgs, acc_deltas))
+        params, grads = _as_real(params), _as_real(grads)
+        square_avgs = _as_real(state["square_avg"] for state in states)
+        acc_deltas = _as_real(state["acc_delta"] for state in states)
         torch._foreach_mul_(square_avgs, rho)
         torch._foreach_addcmul_(square_avgs, grads, grads, value=1 - rho)
         rms_grads = torch._foreach_add(square_avgs, eps)

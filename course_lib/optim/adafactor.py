@@ -131,7 +131,7 @@ class Adafactor(Optimizer):
             state["variance"].lerp_(grad * grad, one_minus_beta2)
             var_estimate = state["variance"].clone()
         update = var_estimate.clamp_(min=eps1 * eps1).rsqrt_().mul_(grad)
-        clip = max(1.0, _rms(update) / group["d"])
+        clip = max(1.0, update.norm(2).item() / ((update.numel() ** 0.5) * group["d"]))
         param.add_(update, alpha=-alpha / clip)
 
     def update_foreach(self, group, params, grads, states):
@@ -176,7 +176,7 @@ class Adafactor(Optimizer):
         torch._foreach_clamp_min_(updates, [eps1 * eps1 for eps1, _ in eps])
         torch._foreach_rsqrt_(updates)
         torch._foreach_mul_(updates, grads)
-        scales = [-alpha / max(1.0, norm.item() / ((update.numel() ** 0.5) * group["d"]))
-                  for alpha, norm, update in zip(alphas, torch._foreach_norm(updates), updates)]
-        torch._foreach_mul_(updates, scales)
-        torch._foreach_add_(params, updates)
+        # one add_ per tensor: its fused multiply-add rounds like update()'s, a _foreach_mul_ would not
+        for param, update, alpha, norm in zip(params, updates, alphas, torch._foreach_norm(updates)):
+            clip = max(1.0, norm.item() / ((update.numel() ** 0.5) * group["d"]))
+            param.add_(update, alpha=-alpha / clip)

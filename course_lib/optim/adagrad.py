@@ -26,8 +26,10 @@ Hyperparameters:
   :math:`\eta/\sqrt{t}`, the rate the convex theory asks for.
 * ``lr_decay`` (:math:`\delta`): an extra :math:`1/t`-style decay of
   :math:`\eta` (0, the default, turns it off).
-* ``initial_accumulator_value`` (:math:`\tau`): where :math:`G` starts; a
-  positive value caps the first steps at :math:`\eta/\sqrt{\tau}`.
+* ``initial_accumulator_value`` (:math:`\tau`): where :math:`G` starts. With
+  :math:`\tau = 0` the first step of every coordinate is :math:`\pm\eta`
+  whatever the gradient's size; :math:`\tau > 0` damps the steps while the
+  squared gradients seen so far are small next to :math:`\tau`.
 * ``eps`` (:math:`\epsilon`): keeps the division finite where :math:`G` is 0.
 * ``weight_decay`` (:math:`\lambda`): an L2 penalty added to the gradient, so
   it is rescaled by :math:`1/\sqrt{G_t}` like the rest of the gradient.
@@ -48,6 +50,11 @@ import torch
 from ._base import Optimizer, check, new_step_counter
 
 __all__ = ["Adagrad"]
+
+
+def _as_real(tensors):
+    """Complex tensors as real views (real and imaginary parts are separate coordinates, as in torch)."""
+    return [torch.view_as_real(t) if torch.is_complex(t) else t for t in tensors]
 
 
 class Adagrad(Optimizer):
@@ -112,10 +119,8 @@ class Adagrad(Optimizer):
         if group["weight_decay"] != 0:
             grads = torch._foreach_add(grads, params, alpha=group["weight_decay"])
         minus_lrs = [-group["lr"] / (1 + (step.item() - 1) * group["lr_decay"]) for step in steps]
-        sums = [state["sum"] for state in states]
-        if any(torch.is_complex(param) for param in params):
-            params, grads, sums = ([torch.view_as_real(t) if torch.is_complex(t) else t for t in tensors]
-                                   for tensors in (params, grads, sums))
+        params, grads = _as_real(params), _as_real(grads)
+        sums = _as_real(state["sum"] for state in states)
         torch._foreach_addcmul_(sums, grads, grads, value=1)
         stds = torch._foreach_sqrt(sums)
         torch._foreach_add_(stds, group["eps"])

@@ -53,8 +53,8 @@ class Adam(Optimizer):
 
     ``weight_decay`` :math:`\lambda` is, by default, an L2 penalty: :math:`\lambda\theta`
     is added to the gradient, so it enters :math:`m_t` and :math:`v_t` and is divided
-    by :math:`\sqrt{\hat v_t}` like the gradient is; weights whose gradients are large
-    are then hardly decayed at all. With ``decoupled_weight_decay=True`` (AdamW,
+    by :math:`\sqrt{\hat v_t}` like the gradient is, so weights whose gradients have
+    been large are decayed less than the others. With ``decoupled_weight_decay=True`` (AdamW,
     Loshchilov & Hutter, ICLR 2019) the weights are instead shrunk directly,
     :math:`\theta \leftarrow (1 - \eta\lambda)\theta`, before the Adam step, the same
     relative amount for every weight. As in torch, the shrink is scaled by ``lr``.

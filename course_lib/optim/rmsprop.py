@@ -60,6 +60,7 @@ __all__ = ["RMSprop"]
 
 
 def _as_real(tensors):
+    """Complex tensors as real views (real and imaginary parts are separate coordinates, as in torch)."""
     return [torch.view_as_real(t) if torch.is_complex(t) else t for t in tensors]
 
 

@@ -1,0 +1,26 @@
+"""Benchmarks for the budgets of DESIGN.md section 6: ``python -m course_lib.bench``.
+
+Each suite is a function registered with :func:`register_suite` that yields
+:class:`Record` rows (name, case, course_ms, reference_ms, ratio, budget);
+the command line runs the chosen suites and prints one table per suite, or
+the records as JSON (``--json``). Suites so far:
+
+* ``optimizers`` (:mod:`course_lib.bench.optimizers`): one step of each
+  ``course_lib.optim`` optimizer vs ``torch.optim``'s default, budget 1.3x.
+
+To add a suite, write a module here with a ``@register_suite("name")`` function
+and import it below.
+"""
+
+from ._core import (SUITES, Record, Suite, device_synchronizer, format_table, iter_suites, records_to_json,
+                    register_suite, time_interleaved)
+from . import optimizers  # noqa: E402,F401  (registers the suite)
+
+__all__ = ["SUITES", "Record", "Suite", "register_suite", "time_interleaved", "device_synchronizer",
+           "format_table", "records_to_json", "iter_suites", "run"]
+
+
+def run(suites: list[str] | None = None, **options):
+    """Yield the records of the named suites (all when ``None``); ``options`` go to every suite."""
+    for suite in iter_suites(suites):
+        yield from suite.run(**options)

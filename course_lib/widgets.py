@@ -1,0 +1,284 @@
+"""Slider panels for the notebooks.
+
+Each panel is two pieces:
+
+* ``<name>_update(**values)``: a plain function that computes and draws, returning a
+  :class:`matplotlib.figure.Figure`. Tests call it directly, without a browser. It never
+  raises because a run diverged: it stops at the first bad step and draws
+  "diverged at step k" instead.
+* ``<name>_panel(**initial)``: builds the ipywidgets controls and calls the update
+  function whenever a control moves (only when released: ``continuous_update=False``).
+
+:func:`build_panel` joins any update function to any dict of controls, so a new
+panel is an update function plus a few lines.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from functools import lru_cache
+from typing import Callable
+
+import torch
+from matplotlib.figure import Figure
+
+from .data import make_linear_regression
+from .plotting import contour, loss_curve, new_figure, trajectory
+from .quadratics import (best_learning_rate, convergence_rate, divergence_step, gd_iterates,
+                         ill_conditioned_quadratic, minibatch_sgd, single_threaded)
+
+__all__ = ["build_panel", "figure_png", "gd_quadratic_update", "gd_quadratic_panel", "batch_size_update", "batch_size_panel",
+           "taylor_update", "taylor_panel", "BATCH_SIZES"]
+
+
+# --------------------------------------------------------------------------- the generic builder
+
+def build_panel(update: Callable[..., Figure], controls: dict, *, fixed: dict | None = None):
+    """A panel: ``controls`` ({name: ipywidgets control}) on top, the figure ``update(**values)`` below.
+
+    The figure is redrawn whenever a control's value changes. An exception in
+    ``update`` is shown as text in the panel instead of breaking it.
+    Returns the ``ipywidgets.VBox``, with ``.controls``, ``.redraw()`` (redraw now),
+    ``.figure`` (the last figure drawn, ``None`` after an error) and ``.error``
+    (the last exception's text), so that tests can drive it without a browser.
+    """
+    import ipywidgets as widgets
+    from IPython.display import Image, display
+
+    fixed = dict(fixed or {})
+    out = widgets.Output()
+    rows = [widgets.HBox(list(controls.values())[i:i + 3]) for i in range(0, len(controls), 3)]
+    panel = widgets.VBox([*rows, out])
+
+    def redraw(change=None):
+        values = {name: control.value for name, control in controls.items()}
+        with out:
+            out.clear_output(wait=True)
+            try:
+                panel.figure, panel.error = update(**values, **fixed), None
+                display(Image(data=figure_png(panel.figure)))
+            except Exception as error:  # a panel must stay alive whatever the learner does with it
+                panel.figure, panel.error = None, f"{type(error).__name__}: {error}"
+                print(panel.error)
+
+    for control in controls.values():
+        control.observe(redraw, names="value")
+    panel.controls, panel.redraw, panel.output = controls, redraw, out
+    redraw()
+    return panel
+
+
+def figure_png(fig: Figure) -> bytes:
+    """The figure as PNG bytes (what a panel shows: works whatever matplotlib backend is active)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def _slider_style():
+    return dict(style={"description_width": "initial"}, continuous_update=False)
+
+
+# --------------------------------------------------------------------------- notebook 01: GD on a quadratic
+
+GD_BOUNDS = ((-2.5, 2.5), (-2.5, 2.5))
+GD_START = (-2.0, 1.6)
+
+
+@single_threaded
+def gd_quadratic_update(lr: float = 0.5, kappa: float = 10.0, steps: int = 40, angle: float = math.pi / 6,
+                        start=GD_START) -> Figure:
+    r"""Gradient descent on a 2-D quadratic with ``L = 1`` and condition number ``kappa``.
+
+    Left: the trajectory on the contour map. Right: the excess loss :math:`f(x_k) - f^\star`
+    (log scale) with the bound :math:`\rho^{2k}\,(f(x_0) - f^\star)`, :math:`\rho = \max_i|1 - \eta\lambda_i|`.
+    A run whose loss becomes non-finite or 100 times its start is cut there and marked "diverged at step k".
+    """
+    q = ill_conditioned_quadratic(kappa, L=1.0, angle=angle)
+    x0 = torch.tensor(start, dtype=torch.float64)
+    with torch.no_grad():
+        iterates = gd_iterates(q.A, q.b, x0, lr, steps)
+        excess = q(iterates) - q.min_value
+    k_div = divergence_step(excess, threshold=100 * float(excess[0]))
+    rate = convergence_rate(lr, q.eigenvalues)
+    best = best_learning_rate(q.mu, q.L)
+
+    fig, (ax_map, ax_loss) = new_figure(2, width=3.8, height=3.3)
+    contour(q, GD_BOUNDS, ax=ax_map, minimum=q.minimizer)
+    trajectory(iterates, ax=ax_map, color="crimson", diverged_at=k_div)
+    ax_map.set_title(f"κ = {kappa:.4g}, η = {lr:.4g}  (best η = {best:.4g})", fontsize=9)
+
+    loss_curve(excess, ax=ax_loss, diverged_at=k_div, label="gradient descent", ylabel=r"$f(x_k) - f^\star$")
+    k = torch.arange(steps + 1, dtype=torch.float64)
+    with torch.no_grad():
+        bound = float(excess[0]) * rate ** (2 * k)
+    if k_div is not None:
+        bound, k = bound[:max(k_div, 1)], k[:max(k_div, 1)]
+    loss_curve(bound, ax=ax_loss, x=k, linestyle="--", color="gray", label=r"$\rho^{2k}\,(f(x_0)-f^\star)$")
+    ax_loss.set_title(f"rate ρ = {rate:.4g}" + ("  (ρ ≥ 1: no convergence)" if rate >= 1 else ""), fontsize=9)
+    ax_loss.legend(fontsize=8, loc="lower left")
+    return fig
+
+
+def gd_quadratic_panel(lr: float = 0.5, kappa: float = 10.0, steps: int = 40):
+    """Sliders for the step size (as a multiple of 1/L, L = 1) and the condition number."""
+    import ipywidgets as widgets
+
+    controls = {
+        "lr": widgets.FloatSlider(value=lr, min=0.05, max=2.5, step=0.05, description="step size η",
+                                  readout_format=".2f", **_slider_style()),
+        "kappa": widgets.FloatLogSlider(value=kappa, base=10, min=0, max=3, step=0.1,
+                                        description="condition number κ", **_slider_style()),
+        "steps": widgets.IntSlider(value=steps, min=5, max=200, step=5, description="steps", **_slider_style()),
+    }
+    return build_panel(gd_quadratic_update, controls)
+
+
+# --------------------------------------------------------------------------- notebook 01: batch size
+
+BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 500)
+
+
+@lru_cache(maxsize=4)
+def _regression(seed: int = 0):
+    data = make_linear_regression(n=500, d=10, noise_std=0.5, kappa=10.0, seed=seed)
+    grads_at_opt = data.per_sample_grads(data.w_star)
+    trace_S = float((grads_at_opt ** 2).sum(1).mean())  # tr of the per-sample gradient covariance at w*
+    L = float(torch.linalg.eigvalsh(data.hessian)[-1])
+    return data, trace_S, L
+
+
+@single_threaded
+def batch_size_update(batch_size: int = 8, lr: float = 0.05, epochs: int = 10, decay: bool = False,
+                      seed: int = 0) -> Figure:
+    r"""Mini-batch SGD on the course's linear regression (n = 500, d = 10), from ``w = 0``.
+
+    Left: excess loss against epochs (passes over the data, i.e. equal numbers of
+    per-sample gradients), next to full-batch gradient descent with step size :math:`1/L`, and the
+    with-replacement noise-floor estimate :math:`\eta\,\mathrm{tr}(S)/(4B)`. With ``decay`` the
+    step size is :math:`\eta/(1 + t)` after :math:`t` epochs. Right: the iterates in the plane of the
+    first and last weight (the steepest and the flattest feature), around the minimizer.
+    """
+    data, trace_S, L = _regression(seed)
+    batch_size = int(batch_size)
+    steps_per_epoch = math.ceil(data.n / batch_size)
+    schedule = (lambda k: 1.0 / (1.0 + k / steps_per_epoch)) if decay else None
+    w0 = torch.zeros(data.d, dtype=data.X.dtype)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        path = minibatch_sgd(data.X, data.y, w0, lr, batch_size, epochs, gen, lr_schedule=schedule, return_path=True)
+        excess = data.loss(path) - data.loss_star
+        full = minibatch_sgd(data.X, data.y, w0, 1.0 / L, data.n, epochs, gen, return_path=True)
+        excess_full = data.loss(full) - data.loss_star
+    k_div = divergence_step(excess, threshold=1e3 * float(excess[0]))
+
+    fig, (ax_loss, ax_w) = new_figure(2, width=3.8, height=3.3)
+    t = torch.arange(len(excess), dtype=torch.float64) / steps_per_epoch
+    loss_curve(excess_full, x=torch.arange(len(excess_full), dtype=torch.float64), ax=ax_loss,
+               label="full batch, η = 1/L", marker="o", markersize=3, color="black", linewidth=1)
+    loss_curve(excess, x=t, ax=ax_loss, label=f"SGD, batch {batch_size}", xlabel="epochs",
+               ylabel=r"$f(w) - f^\star$", linewidth=0.8, color="tab:blue", diverged_at=k_div)
+    if batch_size < data.n and not decay:
+        floor = lr * trace_S / (4 * batch_size)
+        ax_loss.axhline(floor, color="gray", linestyle="--", linewidth=0.8, label=r"$\eta\,\mathrm{tr}S/(4B)$")
+    ax_loss.set_title(f"B = {batch_size}, η = {lr:.3g}" + (", decaying" if decay else ""), fontsize=9)
+    ax_loss.legend(fontsize=8, loc="lower left")
+
+    w_star = data.w_star
+    points = path[:, [0, -1]] - w_star[[0, -1]]
+    trajectory(points, ax=ax_w, marker=".", markersize=1.5, color="tab:blue", alpha=0.7, diverged_at=k_div)
+    ax_w.plot([0], [0], marker="*", color="black", markersize=10, linestyle="none")
+    ax_w.set_xlabel(r"$w_1 - w_1^\star$ (steep)")
+    ax_w.set_ylabel(r"$w_{10} - w_{10}^\star$ (flat)")
+    ax_w.set_title("iterates around the minimizer", fontsize=9)
+    if k_div is not None:
+        ax_w.set_xlim(-3, 3)
+        ax_w.set_ylim(-3, 3)
+    return fig
+
+
+def batch_size_panel(batch_size: int = 8, lr: float = 0.05, epochs: int = 10, decay: bool = False):
+    """A batch-size slider (1 .. n, powers of two), a step-size slider, epochs and a decay switch."""
+    import ipywidgets as widgets
+
+    controls = {
+        "batch_size": widgets.SelectionSlider(options=list(BATCH_SIZES), value=batch_size, description="batch size B",
+                                              **_slider_style()),
+        "lr": widgets.FloatLogSlider(value=lr, base=10, min=-3, max=0.3, step=0.05, description="step size η",
+                                     readout_format=".3g", **_slider_style()),
+        "epochs": widgets.IntSlider(value=epochs, min=1, max=30, description="epochs", **_slider_style()),
+        "decay": widgets.Checkbox(value=decay, description="decay η / (1 + epoch)"),
+    }
+    return build_panel(batch_size_update, controls)
+
+
+# --------------------------------------------------------------------------- notebook 00: Taylor models
+
+TAYLOR_BOUNDS = ((-2.0, 2.0), (-1.0, 3.0))
+
+
+def banana(xy: torch.Tensor) -> torch.Tensor:
+    """A gentle Rosenbrock-type valley, ``(1 - x)^2 + 5 (y - x^2)^2``, on a batch ``(..., 2)``."""
+    x, y = xy[..., 0], xy[..., 1]
+    return (1 - x) ** 2 + 5 * (y - x ** 2) ** 2
+
+
+def _grad_and_curvature(f, point: torch.Tensor, direction: torch.Tensor):
+    """``g . v`` and ``v^T H v`` at ``point``: one gradient, one Hessian-vector product (double backward)."""
+    x = point.detach().clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(f(x), x, create_graph=True)
+    (hv,) = torch.autograd.grad(g @ direction, x)
+    return float((g @ direction).detach()), float(hv @ direction)
+
+
+@single_threaded
+def taylor_update(x: float = -0.5, y: float = 1.0, angle: float = 0.0, radius: float = 1.0) -> Figure:
+    r"""The function along a line through ``(x, y)`` in the direction ``angle`` (degrees), and its Taylor models.
+
+    :math:`\varphi(t) = f(p + t v)` against :math:`\varphi(0) + t\, g^\top v` (first order) and
+    :math:`+\ \tfrac{t^2}{2} v^\top H v` (second order), with :math:`v^\top H v` from one Hessian-vector product.
+    """
+    point = torch.tensor([x, y], dtype=torch.float64)
+    theta = math.radians(angle)
+    v = torch.tensor([math.cos(theta), math.sin(theta)], dtype=torch.float64)
+    slope, curvature = _grad_and_curvature(banana, point, v)
+    t = torch.linspace(-radius, radius, 201, dtype=torch.float64)
+    with torch.no_grad():
+        phi = banana(point + t[:, None] * v)
+    f0 = float(banana(point))
+    first = f0 + slope * t
+    second = first + 0.5 * curvature * t ** 2
+
+    fig, (ax_map, ax_line) = new_figure(2, width=3.8, height=3.3)
+    contour(banana, TAYLOR_BOUNDS, ax=ax_map, minimum=(1.0, 1.0))
+    segment = point + torch.stack([t[0], t[-1]])[:, None] * v
+    ax_map.plot(segment[:, 0].numpy(), segment[:, 1].numpy(), color="crimson", linewidth=1.5)
+    ax_map.plot([x], [y], marker="o", color="crimson")
+    ax_map.set_title("the line p + t v", fontsize=9)
+
+    ax_line.plot(t.numpy(), phi.numpy(), color="black", label=r"$f(p + t v)$")
+    ax_line.plot(t.numpy(), first.numpy(), linestyle="--", label="1st order")
+    ax_line.plot(t.numpy(), second.numpy(), linestyle="-.", label="2nd order (uses Hv)")
+    lo, hi = float(phi.min()), float(phi.max())
+    pad = 0.15 * (hi - lo) + 1e-3
+    ax_line.set_ylim(lo - pad, hi + pad)
+    ax_line.set_xlabel("t")
+    ax_line.set_title(f"gᵀv = {slope:.4g},  vᵀHv = {curvature:.4g}", fontsize=9)
+    ax_line.legend(fontsize=8)
+    return fig
+
+
+def taylor_panel(x: float = -0.5, y: float = 1.0, angle: float = 0.0, radius: float = 1.0):
+    """Sliders for the point, the direction and the length of the line."""
+    import ipywidgets as widgets
+
+    controls = {
+        "x": widgets.FloatSlider(value=x, min=-1.8, max=1.8, step=0.1, description="x", **_slider_style()),
+        "y": widgets.FloatSlider(value=y, min=-0.8, max=2.8, step=0.1, description="y", **_slider_style()),
+        "angle": widgets.FloatSlider(value=angle, min=0, max=180, step=5, description="direction (deg)",
+                                     **_slider_style()),
+        "radius": widgets.FloatSlider(value=radius, min=0.1, max=1.5, step=0.1, description="t range",
+                                      **_slider_style()),
+    }
+    return build_panel(taylor_update, controls)

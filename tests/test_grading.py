@@ -1,0 +1,519 @@
+"""The grading works: every check passes correct code and fails planted bugs, and the grader cannot be fooled
+by editing or deleting check cells.
+
+* Check functions, in process (fast): a correct solution of every exercise (written from scratch in
+  ``tests/fixtures/learner_code.py``, independently of course_lib) passes with exactly its success line;
+  each planted bug fails with a message naming the case, the step and expected against got.
+* ``restore_check_cells`` (fast): edited, deleted, re-id'd and forged check cells.
+* The grader end to end (slow, runs notebooks): on the fixture notebook ``tests/fixtures`` and on every
+  ``solutions/*.ipynb`` of the course: a solution passes, an unsolved lesson fails at its check cells and
+  only with NotImplementedError, a lesson whose check cells were overwritten with their success lines or
+  deleted still fails, and a planted bug costs exactly its exercise's points.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+
+import course_lib.grading as grading
+from course_lib.grading import (OPTIMIZER_CHECKS, check_gradient_descent, check_hvp, check_minibatch_sgd,
+                                check_optimizer, check_step_size_theory, grade_notebook, restore_check_cells)
+from course_lib.grading.grader import check_cells, exercise_of
+from course_lib.grading.optimizers import run_optimizer_cases
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "fixtures"
+FIXTURE = "90_fixture.ipynb"
+SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
+CELL_TIMEOUT = 300
+
+
+def _load_learner_code():
+    spec = importlib.util.spec_from_file_location("learner_code", FIXTURES / "learner_code.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+L = _load_learner_code()
+DETAIL = r"case \d+ of \d+ \(.*\).*(step \d+: .*expected .*, got |raised |returned None|has shape)"
+
+
+def _assert_fails(check, *args, pattern=DETAIL, **kwargs) -> str:
+    with pytest.raises(AssertionError) as info:
+        check(*args, **kwargs)
+    message = str(info.value)
+    assert re.search(pattern, message, re.S), f"message does not match {pattern!r}:\n{message}"
+    assert "checks passed" not in message
+    return message
+
+
+# ---------------------------------------------------------------------------------------------
+# check functions: correct code passes with exactly one fixed line
+
+
+SUCCESS_LINES = {  # stored as expected outputs in the lessons: changing one means re-executing solutions/
+    "gd": "GD optimizer: all 6 checks passed", "sgd": "SGD: all 7 checks passed",
+    "sgd_momentum": "SGD with momentum: all 7 checks passed", "adagrad": "Adagrad: all 7 checks passed",
+    "adadelta": "Adadelta: all 7 checks passed", "rmsprop": "RMSprop: all 8 checks passed",
+    "adam": "Adam: all 7 checks passed", "adamw": "AdamW: all 7 checks passed",
+    "amsgrad": "AMSGrad: all 7 checks passed", "adamax": "Adamax: all 7 checks passed",
+    "nadam": "NAdam: all 7 checks passed", "adafactor": "Adafactor: all 7 checks passed",
+    "adabound": "AdaBound: all 8 checks passed",
+}
+
+
+def test_every_optimizer_name_has_a_correct_solution_and_a_success_line():
+    assert set(L.CORRECT) == set(OPTIMIZER_CHECKS) == set(SUCCESS_LINES)
+    for name, spec in OPTIMIZER_CHECKS.items():
+        assert len(spec.cases) >= 5, name
+        assert any(case.second_group for case in spec.cases), f"{name}: no case with two parameter groups"
+        assert any(() in case.shapes for case in spec.cases), f"{name}: no 0-dim parameter"
+        assert max(case.steps for case in spec.cases) >= 100, f"{name}: no case with many steps"
+        if "weight_decay" in spec.needs:
+            assert any(case.kwargs.get("weight_decay") for case in spec.cases), f"{name}: no weight decay"
+        for keyword in spec.needs:  # every hyperparameter is set away from its default somewhere
+            assert any(keyword in case.kwargs or keyword in (case.second_group or {}) for case in spec.cases), \
+                f"{name}: {keyword} is never set"
+
+
+@pytest.mark.parametrize("name", sorted(L.CORRECT))
+def test_correct_optimizer_passes_with_one_fixed_line(name, capsys):
+    rng_before = torch.random.get_rng_state()
+    dtype_before = torch.get_default_dtype()
+    check_optimizer(L.CORRECT[name], name)
+    assert capsys.readouterr() == (SUCCESS_LINES[name] + "\n", "")
+    assert torch.equal(torch.random.get_rng_state(), rng_before), "a check must not move the global RNG"
+    assert torch.get_default_dtype() == dtype_before
+
+
+def _course_optimizer(name):
+    import course_lib.optim as optim
+    from course_lib.optim._base import Optimizer as Base
+
+    cls = getattr(optim, {"gd": "SGD", "sgd": "SGD", "sgd_momentum": "SGD", "adagrad": "Adagrad",
+                          "adadelta": "Adadelta", "rmsprop": "RMSprop", "adam": "Adam", "adamw": "AdamW",
+                          "amsgrad": "AMSGrad", "adamax": "Adamax", "nadam": "NAdam", "adafactor": "Adafactor",
+                          "adabound": "AdaBound"}[name])
+    if cls.update is Base.update and "step" not in vars(cls):
+        pytest.skip(f"course_lib.optim.{cls.__name__} is not written yet")
+    return cls
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZER_CHECKS))
+def test_course_lib_optimizers_pass_the_learners_checks(name, capsys):
+    """The library the lessons explore with is held to the same standard as the learners."""
+    run_optimizer_cases(_course_optimizer(name), name)
+    assert capsys.readouterr().out == SUCCESS_LINES[name] + "\n"
+
+
+@pytest.mark.parametrize("check, args, line", [
+    (check_hvp, (L.hvp,), "Hessian-vector product: all 6 checks passed"),
+    (check_gradient_descent, (L.gradient_descent,), "Gradient descent: all 5 checks passed"),
+    (check_step_size_theory, (L.convergence_rate, L.best_learning_rate), "Step-size theory: all 6 checks passed"),
+    (check_minibatch_sgd, (L.minibatch_sgd,), "Mini-batch SGD: all 5 checks passed"),
+], ids=["hvp", "gradient_descent", "step_size_theory", "minibatch_sgd"])
+def test_correct_functions_pass_with_one_fixed_line(check, args, line, capsys):
+    rng_before = torch.random.get_rng_state()
+    check(*args)
+    assert capsys.readouterr() == (line + "\n", "")
+    assert torch.equal(torch.random.get_rng_state(), rng_before)
+
+
+# ---------------------------------------------------------------------------------------------
+# check functions: planted bugs fail, saying where
+
+
+@pytest.mark.parametrize("name, cls, bug, pattern", L.OPTIMIZER_BUGS,
+                         ids=[f"{name}-{bug}" for name, _, bug, _ in L.OPTIMIZER_BUGS])
+def test_planted_optimizer_bug_is_caught(name, cls, bug, pattern, capsys):
+    check_optimizer(cls, name)  # the same class without the bug passes the same check
+    capsys.readouterr()
+    message = _assert_fails(check_optimizer, L.with_bug(cls, bug), name, pattern=pattern)
+    assert re.search(DETAIL, message, re.S), message
+    assert capsys.readouterr().out == "", "a failing check prints nothing (no partial score)"
+
+
+def test_weight_decay_after_momentum_is_caught_by_the_parameters_too():
+    buggy = L.with_bug(L.SGDMomentum, "decay_after_momentum")
+    message = _assert_fails(check_optimizer, buggy, "sgd_momentum")
+    assert "state['momentum_buffer']" in message  # with torch's state keys it shows at step 1 ...
+    message = _assert_fails(check_optimizer, buggy, "sgd_momentum", compare_state=False)
+    assert re.search(r"step 2: parameter", message)  # ... and in the parameters one step later
+
+
+def test_state_keys_are_compared_only_when_asked():
+    message = _assert_fails(check_optimizer, L.AdamWrongStateKeys, "adam", pattern=r"has no key 'exp_avg'")
+    assert "yours has ['m', 'step', 'v']" in message
+    check_optimizer(L.AdamWrongStateKeys, "adam", compare_state=False)
+
+
+def test_a_class_that_wraps_torch_optim_fails_on_its_state():
+    _assert_fails(check_optimizer, L.WrappedAdam, "adam", pattern=r"has no key 'step'")
+
+
+@pytest.mark.parametrize("cls, pattern", [
+    (L.NotAnOptimizer, r"must subclass torch\.optim\.Optimizer"),
+    (L.BorrowedAdam, r"inherits from torch\.optim\.adam\.Adam"),
+    (torch.optim.Adam, r"is or inherits from torch\.optim\.adam\.Adam"),
+], ids=["not-an-optimizer", "subclass-of-torch-adam", "torch-adam-itself"])
+def test_optimizer_check_needs_an_own_subclass_of_optimizer(cls, pattern):
+    _assert_fails(check_optimizer, cls, "adam", pattern=pattern)
+
+
+def test_optimizer_check_rejects_course_lib_classes():
+    import course_lib.optim
+    _assert_fails(check_optimizer, course_lib.optim.SGD, "sgd", pattern=r"course_lib\.optim\.sgd\.SGD")
+
+
+def test_optimizer_check_needs_a_class_and_a_known_name():
+    _assert_fails(check_optimizer, L.Adam([torch.zeros(1, requires_grad=True)]), "adam",
+                  pattern=r"needs the class itself")
+    with pytest.raises(ValueError, match="unknown optimizer check 'adamm'.*adam"):
+        check_optimizer(L.Adam, "adamm")
+
+
+def test_constructor_without_the_needed_keywords_fails_with_a_hint():
+    _assert_fails(check_optimizer, L.GD, "sgd", pattern=r"raised TypeError.*Hint: the constructor must accept "
+                                                         r"the keyword arguments lr, weight_decay, maximize")
+
+
+@pytest.mark.parametrize("check, args, pattern", [
+    (check_hvp, (L.hvp_returns_gradient,), r"case 1 of 6 .*H\(x\) v differs .*expected .*got"),
+    (check_hvp, (L.hvp_ignores_v,), r"case 1 of 6 .*H\(x\) v differs"),
+    (check_hvp, (L.hvp_without_create_graph,), r"raised RuntimeError.*Hint: .*create_graph=True"),
+    (check_hvp, (L.hvp_needs_grad_input,), r"raised RuntimeError.*Hint: x is a plain tensor"),
+    (check_gradient_descent, (L.gradient_descent_off_by_one,), r"shape \(10, 2\), expected .* \(11, 2\): row 0 is x0"),
+    (check_gradient_descent, (L.gradient_descent_wrong_gradient,), r"iterate x_1 \(row 1\) differs .*expected 1.9, got 2.1"),
+    (check_gradient_descent, (L.gradient_descent_float32,), r"dtype torch\.float32"),
+    (check_gradient_descent, (L.gradient_descent_in_place,), r"changed its input x0 in place"),
+    (check_step_size_theory, (L.convergence_rate_without_abs, L.best_learning_rate), r"case 3 of 6 .*expected 2, got 0\.7"),
+    (check_step_size_theory, (L.convergence_rate, L.best_learning_rate_two_over_l), r"best_learning_rate\(mu=1, L=10\): expected 0\.1818\d+, got 0\.2"),
+    (check_step_size_theory, (L.convergence_rate, L.best_learning_rate_one_over_sum), r"best_learning_rate.*got 0\.0909"),
+    (check_minibatch_sgd, (L.minibatch_sgd_no_reshuffle,), r"case 2 of 5 .*2 epochs\).*the final w differs"),
+    (check_minibatch_sgd, (L.minibatch_sgd_divides_by_batch_size,), r"case 2 of 5 \(n=10, batch_size=4: the last batch has 2 rows"),
+    (check_minibatch_sgd, (L.minibatch_sgd_ignores_generator,), r"case 1 of 5 .*Hint: .*did not draw exactly one"),
+    (check_minibatch_sgd, (L.minibatch_sgd_in_order,), r"case 1 of 5 .*the final w differs"),
+], ids=["hvp-gradient", "hvp-ignores-v", "hvp-no-create-graph", "hvp-needs-grad-input", "gd-off-by-one",
+        "gd-wrong-gradient", "gd-float32", "gd-in-place", "rate-without-abs", "best-lr-2-over-L",
+        "best-lr-1-over-sum", "minibatch-no-reshuffle", "minibatch-divides-by-batch-size",
+        "minibatch-ignores-generator", "minibatch-in-order"])
+def test_planted_function_bug_is_caught(check, args, pattern, capsys):
+    _assert_fails(check, *args, pattern=pattern)
+    assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("check, n_args", [
+    (check_hvp, 1), (check_gradient_descent, 1), (check_step_size_theory, 2), (check_minibatch_sgd, 1),
+    (lambda cls: check_optimizer(cls, "adam"), 0),
+], ids=["hvp", "gradient_descent", "step_size_theory", "minibatch_sgd", "optimizer"])
+def test_unsolved_exercise_raises_not_implemented_error_unchanged(check, n_args):
+    args = [L.not_implemented] * n_args if n_args else [L.Stub]
+    with pytest.raises(NotImplementedError) as info:
+        check(*args)
+    assert type(info.value) is NotImplementedError
+
+
+# ---------------------------------------------------------------------------------------------
+# restoring check cells (no notebook runs)
+
+
+def _fixture(kind="solutions"):
+    return nbformat.read(FIXTURES / kind / FIXTURE, as_version=4)
+
+
+def _cell(nb, cell_id):
+    return next(c for c in nb.cells if c.get("id") == cell_id)
+
+
+def _forge(nb, cell_id):
+    """Overwrite a check cell with a print of its success line, and store that line as its output."""
+    cell = _cell(nb, cell_id)
+    line = "".join(o.get("text", "") for o in cell.outputs) or "all checks passed\n"
+    cell.source = f"print({line.strip()!r})"
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=line)]
+    return nb
+
+
+def _delete(nb, cell_id):
+    nb.cells = [c for c in nb.cells if c.get("id") != cell_id]
+    return nb
+
+
+def test_restore_puts_back_edited_and_deleted_check_cells_at_their_place():
+    reference = _fixture()
+    submission = _forge(_delete(_fixture("lessons"), "ex2-check"), "ex1-check")
+    restored, notes = restore_check_cells(submission, reference)
+    assert [c.id for c in restored.cells] == [c.id for c in reference.cells]
+    for cell in check_cells(reference):
+        assert _cell(restored, cell.id) == cell
+    assert any("'ex1-check'" in n and "modified" in n for n in notes)
+    assert any("'ex2-check'" in n and "missing" in n for n in notes)
+    assert "NotImplementedError" in _cell(restored, "ex2").source  # the learner's cells are theirs
+
+
+def test_restore_handles_changed_ids_forged_check_cells_and_duplicates():
+    reference = _fixture()
+    submission = _fixture("lessons")
+    _forge(submission, "ex3-check")
+    _cell(submission, "ex3-check")["id"] = "my-own-id"  # a check cell under a new id: dropped, original back
+    duplicate = copy.deepcopy(_cell(submission, "ex1-check"))
+    submission.cells.insert(0, duplicate)  # the same check cell twice: only the one at its place stays
+    extra = nbformat.v4.new_code_cell("x = 1", id="mine")
+    submission.cells.append(extra)
+    restored, notes = restore_check_cells(submission, reference)
+    ids = [c.id for c in restored.cells]
+    assert "my-own-id" not in ids and ids.count("ex1-check") == 1 and ids[-1] == "mine"
+    assert ids.index("ex3-check") == ids.index("ex3") + 1
+    assert any("removed cell" in n and "my-own-id" in n for n in notes)
+
+
+def test_restore_clears_the_learners_outputs_so_only_check_cells_are_compared():
+    submission = _fixture()  # a learner who ran everything: outputs everywhere
+    _cell(submission, "explore1").metadata["tags"] = ["nbval-check-output"]
+    restored, _ = restore_check_cells(submission, _fixture())
+    for cell in restored.cells:
+        if cell.cell_type == "code" and "check" not in cell.metadata.get("tags", []):
+            assert cell.outputs == [] and cell.execution_count is None
+            assert "nbval-check-output" not in cell.metadata.get("tags", [])
+
+
+def test_restore_works_on_a_notebook_without_cell_ids():
+    submission = _fixture("lessons")
+    submission.nbformat_minor = 4
+    for cell in submission.cells:
+        del cell["id"]
+    restored, _ = restore_check_cells(submission, _fixture())
+    nbformat.validate(restored)
+    sources = ["".join(c.source) for c in restored.cells]
+    for cell in check_cells(_fixture()):
+        assert sources.count(cell.source) == 1
+    # each check cell comes back right after its exercise (found by its unchanged markdown)
+    assert [c.id for c in restored.cells].index("ex2-check") > sources.index(_cell(_fixture(), "ex2-text").source)
+
+
+# ---------------------------------------------------------------------------------------------
+# the grader, end to end (runs notebooks)
+
+
+def _grade(nb_or_path, tmp_path, solutions_dir, name):
+    if isinstance(nb_or_path, Path):
+        path = nb_or_path
+    else:
+        path = tmp_path / name
+        nbformat.write(nb_or_path, path)
+    return grade_notebook(path, solutions_dir=solutions_dir, cell_timeout=CELL_TIMEOUT)
+
+
+@pytest.mark.slow
+def test_fixture_solution_passes_through_the_command_line(tmp_path):
+    output = tmp_path / "results" / "grade.json"
+    # the lessons carry the same check cells as the solutions: a course that does not publish its
+    # solutions can grade against its lessons
+    result = subprocess.run([sys.executable, "-m", "course_lib.grading", str(FIXTURES / "solutions" / FIXTURE),
+                             "--solutions", str(FIXTURES / "lessons"), "--json", "--output", str(output)],
+                            capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    document = json.loads(result.stdout)
+    assert json.loads(output.read_text()) == document
+    assert document["passed"] is True and (document["points"], document["max_points"]) == (6, 6)
+    assert [(e["exercise"], e["points"]) for e in document["exercises"]] == [
+        ("90.1 Gradient descent iterates", 2), ("90.2 GD optimizer", 3), ("90.3 Step size and conditioning", 1)]
+    assert document["restored"] == [] and document["other_failures"] == [] and document["error"] is None
+
+
+@pytest.mark.slow
+def test_fixture_lesson_with_forged_and_deleted_check_cells_still_fails(tmp_path):
+    lesson = _fixture("lessons")
+    _forge(lesson, "ex1-check")
+    _delete(lesson, "ex2-check")
+    _forge(lesson, "ex3-check")
+    _cell(lesson, "ex3-check")["id"] = "renamed"
+    report = _grade(lesson, tmp_path, FIXTURES / "solutions", FIXTURE)
+    assert not report.passed and report.points == 0 and report.max_points == 6
+    assert [r.passed for r in report] == [False, False, False]
+    for result in report:  # unsolved, so every check stops at the stub, and nothing else goes wrong
+        assert result.message == "NotImplementedError", result
+    assert report.other_failures == []
+    assert len(report.restored) == 4  # two modified, one missing, one foreign 'check' cell removed
+
+
+@pytest.mark.slow
+def test_fixture_with_planted_bugs_loses_exactly_those_exercises(tmp_path):
+    submission = _fixture()
+    exercise = _cell(submission, "ex2")
+    exercise.source = exercise.source.replace('-p.grad if group["maximize"] else p.grad', "p.grad")
+    _delete(submission, "ex1-check")  # deleting a check cell of a correct exercise changes nothing
+    _forge(submission, "ex2-check")  # ... and forging the one of the buggy exercise does not help
+    submission.cells.append(nbformat.v4.new_code_cell("1 / 0", id="oops"))
+    # a correct exercise whose code prints the success line itself: the check cell's output must be the check's
+    _cell(submission, "ex3").source = _cell(submission, "ex3").source.replace(
+        "return 2 / (mu + L)", "print('Step-size theory: all 6 checks passed')\n    return 2 / (mu + L)")
+    report = _grade(submission, tmp_path, FIXTURES / "solutions", FIXTURE)
+    assert [(r.exercise, r.passed, r.points) for r in report] == [
+        ("90.1 Gradient descent iterates", True, 2), ("90.2 GD optimizer", False, 0),
+        ("90.3 Step size and conditioning", False, 0)]
+    assert (report.points, report.max_points, report.passed) == (2, 6, False)
+    assert report[2].message.startswith("the check ran, but its output is not the expected one")
+    message = report[1].message
+    assert message.startswith("AssertionError: GD optimizer, case 4 of 6 (maximize=True")
+    assert "step 1: parameter 0 of group 0" in message and "expected" in message
+    assert [f["cell_id"] for f in report.other_failures] == ["oops"]
+    assert "ZeroDivisionError" in report.other_failures[0]["message"]
+    table = report.table()
+    assert re.search(r"90\.2 GD optimizer\s+FAIL\s+0 / 3", table) and re.search(r"total\s+FAIL\s+2 / 6", table)
+
+
+def test_grader_reports_a_notebook_it_does_not_know(tmp_path, capsys):
+    stray = tmp_path / "99_mine.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(), stray)
+    report = grade_notebook(stray, solutions_dir=FIXTURES / "solutions")
+    assert report.error and "no reference notebook" in report.error and not report.passed
+    from course_lib.grading.__main__ import main
+
+    assert main([str(stray), "--solutions", str(FIXTURES / "solutions")]) == 2
+    assert "no reference notebook" in capsys.readouterr().out
+    # a folder stands for the course's notebooks in it: a stray notebook there is skipped, not an error
+    assert main([str(tmp_path), "--solutions", str(FIXTURES / "solutions")]) == 2
+    assert "no course notebook to grade" in capsys.readouterr().err
+
+
+def test_grader_fails_every_exercise_of_an_unreadable_notebook(tmp_path):
+    broken = tmp_path / FIXTURE
+    broken.write_text("{ not json")
+    report = grade_notebook(broken, solutions_dir=FIXTURES / "solutions")
+    assert len(report) == 3 and not any(r.passed for r in report) and report.points == 0
+    assert "could not be read" in report[0].message
+
+
+def test_grading_metadata_names_the_exercises():
+    names = [exercise_of(cell) for cell in check_cells(_fixture())]
+    assert names == [("90.1 Gradient descent iterates", 2), ("90.2 GD optimizer", 3),
+                     ("90.3 Step size and conditioning", 1)]
+
+
+def test_check_cells_stay_light():
+    """Importing the checks must not import the grader (nbformat, subprocess) into every lesson's kernel."""
+    code = "import sys, course_lib.grading; print('course_lib.grading.grader' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "False"
+    assert grading.grade_notebook is grade_notebook
+
+
+# ---------------------------------------------------------------------------------------------
+# the course's notebooks
+
+
+def _forged_lesson(solution: Path):
+    """The unsolved lesson with half of its check cells overwritten by their success lines, the others deleted."""
+    lesson_path = ROOT / "lessons" / solution.name
+    if not lesson_path.is_file():
+        return None
+    lesson = nbformat.read(lesson_path, as_version=4)
+    for number, cell in enumerate(check_cells(lesson)):
+        (_forge if number % 2 == 0 else _delete)(lesson, cell.id)
+    return lesson
+
+
+@pytest.fixture(scope="module")
+def course_reports(tmp_path_factory):
+    """Every solution, and its forged lesson, graded; the notebooks run side by side (one kernel each)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    jobs = {}
+    for solution in SOLUTIONS:
+        jobs[("solution", solution.name)] = solution
+        forged = _forged_lesson(solution)
+        if forged is not None:
+            path = tmp_path_factory.mktemp("forged") / solution.name
+            nbformat.write(forged, path)
+            jobs[("forged lesson", solution.name)] = path
+    workers = max(1, min(len(jobs), os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = {key: pool.submit(grade_notebook, path, solutions_dir=ROOT / "solutions",
+                                    cell_timeout=CELL_TIMEOUT) for key, path in jobs.items()}
+        return {key: future.result() for key, future in futures.items()}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=[p.name for p in SOLUTIONS])
+def test_solution_graded_as_a_submission_passes(solution, course_reports):
+    report = course_reports[("solution", solution.name)]
+    assert report.passed, report.table()
+    assert report.points == report.max_points > 0
+    assert report.restored == [] and report.other_failures == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=[p.name for p in SOLUTIONS])
+def test_unsolved_lesson_fails_only_with_not_implemented_error_even_with_forged_check_cells(solution,
+                                                                                           course_reports):
+    assert ("forged lesson", solution.name) in course_reports, \
+        f"lessons/{solution.name} is missing: run `python -m course_lib.authoring`"
+    report = course_reports[("forged lesson", solution.name)]
+    assert len(report) == len(check_cells(nbformat.read(solution, as_version=4))) > 0
+    assert len(report.restored) == len(report)  # every check cell was forged or deleted, and put back
+    for result in report:
+        assert not result.passed and result.points == 0
+        assert result.message == "NotImplementedError", f"{result.exercise}: {result.message}"
+    assert report.other_failures == [], "an unsolved exercise must break only its own check cell"
+
+
+# ---------------------------------------------------------------------------------------------
+# the sanitize file nbval uses (tests/nbval_sanitize.cfg)
+
+
+def _sanitize(text: str) -> str:
+    from nbval.plugin import get_sanitize_patterns
+
+    patterns = get_sanitize_patterns((ROOT / "tests" / "nbval_sanitize.cfg").read_text(encoding="utf-8"))
+    for regex, replace in patterns:
+        text = re.sub(regex, replace, text)
+    return text
+
+
+def test_sanitize_file_pairs_all_parse():
+    from nbval.plugin import get_sanitize_patterns
+
+    text = (ROOT / "tests" / "nbval_sanitize.cfg").read_text(encoding="utf-8")
+    patterns = get_sanitize_patterns(text)
+    assert len(patterns) == sum(line.startswith("regex: ") for line in text.splitlines()) >= 10
+    for regex, _ in patterns:
+        re.compile(regex)
+
+
+@pytest.mark.parametrize("first, second", [
+    ("<function f at 0x7f3a2c1d0e50>", "<function f at 0x55d1e0a3b7c0>"),
+    ("saved to /tmp/tmpab12cd/plot.png", "saved to /tmp/pytest-of-ci/pytest-3/x/plot.png"),
+    ("saved to /var/folders/zz/abc/T/tmpq/plot.png", "saved to /tmp/tmpq/plot.png"),
+    ("in /home/ana/course/lessons", "in /Users/bob/course/lessons"),
+    ("tensor([1.], device='cuda:0')", "tensor([1.], device='cpu')"),
+    ("device(type='cuda', index=0)", "device(type='cpu')"),
+    ("moved to cuda:1", "moved to mps:0"),
+    ("GPU: NVIDIA H100 80GB HBM3", "GPU: Tesla T4"),
+    ("one step took 12.5 ms", "one step took 850 µs"),
+    ("done in 1.2s", "done in 3 seconds"),
+    ("Wall time: 1.53 s", "Wall time: 250 ms"),
+    ("100%|##########| 200/200 [00:01<00:00, 153.27it/s]", "100%|##########| 200/200 [00:03<00:00, 61.02it/s]"),
+])
+def test_sanitize_makes_run_dependent_text_equal(first, second):
+    assert _sanitize(first) == _sanitize(second), (_sanitize(first), _sanitize(second))
+
+
+@pytest.mark.parametrize("text", [
+    "Adam: all 7 checks passed", "loss after 100 steps: 0.1234", "x* = [1.0, 0.25]", "3 minima, 2 saddles",
+    "rate at the best step: 0.9802", "lr = 0.01, 200 samples, cpu", "kappa = 1e+04",
+])
+def test_sanitize_leaves_course_output_alone(text):
+    assert _sanitize(text) == text
