@@ -8,6 +8,13 @@ the records as JSON (``--json``). Suites so far:
 * ``optimizers`` (:mod:`course_lib.bench.optimizers`): one step of each
   ``course_lib.optim`` optimizer vs ``torch.optim``'s default, budget 1.3x.
 
+Timing: the course's code and the reference run in alternating turns, each
+call timed on its own (with a device synchronize on GPUs), and the medians are
+compared, so that drift on a shared machine falls on both. The command line runs
+torch with one CPU thread unless ``--threads`` says otherwise: a parallel op waits
+for its slowest thread, and on a busy 2-core machine a descheduled thread would
+multiply step times at random.
+
 To add a suite, write a module here with a ``@register_suite("name")`` function
 and import it below.
 """

@@ -1,83 +1,21 @@
-"""Slider panels for the notebooks.
-
-Each panel is two pieces:
-
-* ``<name>_update(**values)``: a plain function that computes and draws, returning a
-  :class:`matplotlib.figure.Figure`. Tests call it directly, without a browser. It never
-  raises because a run diverged: it stops at the first bad step and draws
-  "diverged at step k" instead.
-* ``<name>_panel(**initial)``: builds the ipywidgets controls and calls the update
-  function whenever a control moves (only when released: ``continuous_update=False``).
-
-:func:`build_panel` joins any update function to any dict of controls, so a new
-panel is an update function plus a few lines.
-"""
+"""Panels of notebooks 00 and 01: Taylor models, gradient descent on a quadratic, batch size."""
 
 from __future__ import annotations
 
-import io
 import math
 from functools import lru_cache
-from typing import Callable
 
 import torch
 from matplotlib.figure import Figure
 
-from .data import make_linear_regression
-from .plotting import contour, loss_curve, new_figure, trajectory
-from .quadratics import (best_learning_rate, convergence_rate, divergence_step, gd_iterates,
-                         ill_conditioned_quadratic, minibatch_sgd, single_threaded)
+from ..data import make_linear_regression
+from ..plotting import contour, loss_curve, new_figure, trajectory
+from ..quadratics import (best_learning_rate, convergence_rate, divergence_step, gd_iterates,
+                          ill_conditioned_quadratic, minibatch_sgd, single_threaded)
+from ._panel import build_panel, slider_style
 
-__all__ = ["build_panel", "figure_png", "gd_quadratic_update", "gd_quadratic_panel", "batch_size_update", "batch_size_panel",
-           "taylor_update", "taylor_panel", "BATCH_SIZES"]
-
-
-# --------------------------------------------------------------------------- the generic builder
-
-def build_panel(update: Callable[..., Figure], controls: dict, *, fixed: dict | None = None):
-    """A panel: ``controls`` ({name: ipywidgets control}) on top, the figure ``update(**values)`` below.
-
-    The figure is redrawn whenever a control's value changes. An exception in
-    ``update`` is shown as text in the panel instead of breaking it.
-    Returns the ``ipywidgets.VBox``, with ``.controls``, ``.redraw()`` (redraw now),
-    ``.figure`` (the last figure drawn, ``None`` after an error) and ``.error``
-    (the last exception's text), so that tests can drive it without a browser.
-    """
-    import ipywidgets as widgets
-    from IPython.display import Image, display
-
-    fixed = dict(fixed or {})
-    out = widgets.Output()
-    rows = [widgets.HBox(list(controls.values())[i:i + 3]) for i in range(0, len(controls), 3)]
-    panel = widgets.VBox([*rows, out])
-
-    def redraw(change=None):
-        values = {name: control.value for name, control in controls.items()}
-        with out:
-            out.clear_output(wait=True)
-            try:
-                panel.figure, panel.error = update(**values, **fixed), None
-                display(Image(data=figure_png(panel.figure)))
-            except Exception as error:  # a panel must stay alive whatever the learner does with it
-                panel.figure, panel.error = None, f"{type(error).__name__}: {error}"
-                print(panel.error)
-
-    for control in controls.values():
-        control.observe(redraw, names="value")
-    panel.controls, panel.redraw, panel.output = controls, redraw, out
-    redraw()
-    return panel
-
-
-def figure_png(fig: Figure) -> bytes:
-    """The figure as PNG bytes (what a panel shows: works whatever matplotlib backend is active)."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    return buffer.getvalue()
-
-
-def _slider_style():
-    return dict(style={"description_width": "initial"}, continuous_update=False)
+__all__ = ["gd_quadratic_update", "gd_quadratic_panel", "batch_size_update", "batch_size_panel",
+           "taylor_update", "taylor_panel", "banana", "BATCH_SIZES"]
 
 
 # --------------------------------------------------------------------------- notebook 01: GD on a quadratic
@@ -127,10 +65,10 @@ def gd_quadratic_panel(lr: float = 0.5, kappa: float = 10.0, steps: int = 40):
 
     controls = {
         "lr": widgets.FloatSlider(value=lr, min=0.05, max=2.5, step=0.05, description="step size η",
-                                  readout_format=".2f", **_slider_style()),
+                                  readout_format=".2f", **slider_style()),
         "kappa": widgets.FloatLogSlider(value=kappa, base=10, min=0, max=3, step=0.1,
-                                        description="condition number κ", **_slider_style()),
-        "steps": widgets.IntSlider(value=steps, min=5, max=200, step=5, description="steps", **_slider_style()),
+                                        description="condition number κ", **slider_style()),
+        "steps": widgets.IntSlider(value=steps, min=5, max=200, step=5, description="steps", **slider_style()),
     }
     return build_panel(gd_quadratic_update, controls)
 
@@ -204,10 +142,10 @@ def batch_size_panel(batch_size: int = 8, lr: float = 0.05, epochs: int = 10, de
 
     controls = {
         "batch_size": widgets.SelectionSlider(options=list(BATCH_SIZES), value=batch_size, description="batch size B",
-                                              **_slider_style()),
+                                              **slider_style()),
         "lr": widgets.FloatLogSlider(value=lr, base=10, min=-3, max=0.3, step=0.05, description="step size η",
-                                     readout_format=".3g", **_slider_style()),
-        "epochs": widgets.IntSlider(value=epochs, min=1, max=30, description="epochs", **_slider_style()),
+                                     readout_format=".3g", **slider_style()),
+        "epochs": widgets.IntSlider(value=epochs, min=1, max=30, description="epochs", **slider_style()),
         "decay": widgets.Checkbox(value=decay, description="decay η / (1 + epoch)"),
     }
     return build_panel(batch_size_update, controls)
@@ -274,11 +212,12 @@ def taylor_panel(x: float = -0.5, y: float = 1.0, angle: float = 0.0, radius: fl
     import ipywidgets as widgets
 
     controls = {
-        "x": widgets.FloatSlider(value=x, min=-1.8, max=1.8, step=0.1, description="x", **_slider_style()),
-        "y": widgets.FloatSlider(value=y, min=-0.8, max=2.8, step=0.1, description="y", **_slider_style()),
+        "x": widgets.FloatSlider(value=x, min=-1.8, max=1.8, step=0.1, description="x", **slider_style()),
+        "y": widgets.FloatSlider(value=y, min=-0.8, max=2.8, step=0.1, description="y", **slider_style()),
         "angle": widgets.FloatSlider(value=angle, min=0, max=180, step=5, description="direction (deg)",
-                                     **_slider_style()),
+                                     **slider_style()),
         "radius": widgets.FloatSlider(value=radius, min=0.1, max=1.5, step=0.1, description="t range",
-                                      **_slider_style()),
+                                      **slider_style()),
     }
     return build_panel(taylor_update, controls)
+

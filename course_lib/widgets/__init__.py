@@ -1,0 +1,22 @@
+"""Slider panels for the notebooks.
+
+Each panel is two pieces:
+
+* ``<name>_update(**values)``: a plain function that computes and draws, returning a
+  :class:`matplotlib.figure.Figure`. Tests call it directly, without a browser. It never
+  raises because a run diverged: it stops at the first bad step and draws
+  "diverged at step k" instead.
+* ``<name>_panel(**initial)``: builds the ipywidgets controls and calls the update
+  function whenever a control moves (only when released: ``continuous_update=False``).
+
+:func:`build_panel` joins any update function to any dict of controls, so a new
+panel is an update function plus a few lines.
+"""
+
+from ._panel import build_panel, figure_png, slider_style
+from .gradient_descent import (BATCH_SIZES, banana, batch_size_panel, batch_size_update, gd_quadratic_panel,
+                               gd_quadratic_update, taylor_panel, taylor_update)
+
+__all__ = ["build_panel", "figure_png", "slider_style",
+           "gd_quadratic_update", "gd_quadratic_panel", "batch_size_update", "batch_size_panel",
+           "taylor_update", "taylor_panel", "banana", "BATCH_SIZES"]
