@@ -1,5 +1,9 @@
 """Plots the notebooks share: contour maps with trajectories, loss curves, rates.
 
+Plots of the 2-D test surfaces (contours with critical points, paths, a 3-D view, basins
+of attraction, Hessian eigen-directions) are in :mod:`course_lib.surface_plots` and can be
+reached from here as well (``plotting.basin_map``).
+
 Every function takes ``ax=None`` (then it makes a new figure through pyplot, so a
 notebook cell ends with ``plt.show()``) and returns the axes it drew on, so that
 plots compose: ``ax = contour(f, bounds); trajectory(points, ax=ax)``.
@@ -21,6 +25,11 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
 __all__ = ["DPI", "subplots", "new_figure", "contour", "trajectory", "loss_curve", "mark_diverged", "rate_vs_lr"]
+
+# Plots of course_lib.surfaces live in course_lib.surface_plots (one idea per module) and are
+# reachable from here too; they load on first use, see __getattr__ at the end.
+_SURFACE_PLOTS = ("surface_contour", "surface_trajectories", "surface_3d", "basin_map", "hessian_directions",
+                  "critical_points", "surface_image")
 
 DPI = 72
 _COLORS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -79,11 +88,14 @@ def contour(f: Callable[[torch.Tensor], torch.Tensor], bounds: Sequence[Sequence
         lv = np.geomspace(floor, top, levels)
         kwargs = dict(levels=lv, norm=LogNorm(vmin=floor, vmax=top))
         z = np.maximum(shift, floor * 0.5)
+        if filled:  # values below the lowest level (huge ranges, e.g. Beale's 10^5) still get its colour
+            kwargs["extend"] = "min"
     else:
         kwargs = dict(levels=levels)
     draw = ax.contourf if filled else ax.contour
     draw(_to_numpy(xs), _to_numpy(ys), z, cmap=cmap, alpha=0.85 if filled else 1.0, **kwargs)
     if filled:
+        kwargs.pop("extend", None)
         ax.contour(_to_numpy(xs), _to_numpy(ys), z, colors="white", linewidths=0.4, alpha=0.5, **kwargs)
     if minimum is not None:
         m = _to_numpy(minimum)
@@ -175,3 +187,11 @@ def rate_vs_lr(eigenvalues, ax: Axes | None = None, *, lrs=None, measured: dict 
     ax.set_ylim(0, max(1.3, float(rates.max()) * 1.05))
     ax.legend(fontsize=8)
     return ax
+
+
+def __getattr__(name: str):
+    """``plotting.basin_map`` and friends: forwarded to :mod:`course_lib.surface_plots` (imported on first use)."""
+    if name in _SURFACE_PLOTS:
+        from . import surface_plots
+        return getattr(surface_plots, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -20,7 +20,15 @@ Least squares is a quadratic too: :math:`\tfrac{1}{2n}\|Xw - y\|^2` has
 :math:`A = X^\top X/n` and :math:`b = X^\top y/n`. :func:`minibatch_sgd` runs
 (mini-batch) stochastic gradient descent on it.
 
-Everything here is the library's reference for the exercises of notebook 01.
+Momentum (notebook 02): heavy ball moves each eigen-coordinate of the error by a
+2x2 matrix, :math:`z_{k+1} = (1 + \beta - \eta\lambda_i) z_k - \beta z_{k-1}`; it
+converges iff :math:`0 \le \beta < 1` and :math:`0 < \eta\lambda_i < 2 + 2\beta`, and the best
+:math:`\eta^\star = (2/(\sqrt L + \sqrt\mu))^2`, :math:`\beta^\star = ((\sqrt L - \sqrt\mu)/(\sqrt L + \sqrt\mu))^2`
+give the rate :math:`(\sqrt\kappa - 1)/(\sqrt\kappa + 1)` (Polyak, 1964; Goh, "Why Momentum
+Really Works", Distill, 2017). :func:`heavy_ball`, :func:`nesterov`, :func:`momentum_rate`,
+:func:`momentum_rate_map` and :func:`optimal_momentum` are the library's side of it.
+
+Everything here is the library's reference for the exercises of notebooks 01 and 02.
 """
 
 from __future__ import annotations
@@ -37,6 +45,9 @@ __all__ = [
     "gradient_descent", "gd_iterates", "gd_iterates_closed_form",
     "convergence_rate", "best_learning_rate", "optimal_rate", "max_stable_learning_rate",
     "measured_rate", "steps_to_tolerance", "divergence_step", "minibatch_sgd", "single_threaded",
+    # momentum (notebook 02)
+    "heavy_ball", "nesterov", "momentum_matrix", "heavy_ball_closed_form", "momentum_rate", "nesterov_rate",
+    "momentum_rate_map", "optimal_momentum", "optimal_momentum_rate", "max_stable_momentum_lr", "critical_damping",
 ]
 
 
@@ -208,11 +219,20 @@ def max_stable_learning_rate(L: float) -> float:
     return 2.0 / L
 
 
-def measured_rate(iterates: torch.Tensor, x_star: torch.Tensor, window: int = 10) -> float:
-    r"""The contraction per step over the last ``window`` steps: :math:`(\|e_K\| / \|e_{K-w}\|)^{1/w}`."""
+def measured_rate(iterates: torch.Tensor, x_star: torch.Tensor, window: int = 10, *, power: int = 0) -> float:
+    r"""The contraction per step over the last ``window`` steps: :math:`(\|e_K\| / \|e_{K-w}\|)^{1/w}`.
+
+    With ``power=p`` the error is taken to decay like :math:`k^p \rho^k` (a matrix with a repeated
+    eigenvalue, as heavy ball has at critical damping, gives ``p = 1``) and :math:`\rho` is measured
+    from :math:`\|e_k\| / k^p` instead.
+    """
     errors = torch.linalg.vector_norm(iterates - x_star, dim=-1)
     window = min(window, errors.numel() - 1)
-    return float((errors[-1] / errors[-1 - window]) ** (1.0 / window))
+    K = errors.numel() - 1
+    ratio = errors[-1] / errors[-1 - window]
+    if power:
+        ratio = ratio * ((K - window) / K) ** power
+    return float(ratio ** (1.0 / window))
 
 
 def steps_to_tolerance(rate: float, tol: float = 1e-6) -> float:
@@ -278,3 +298,144 @@ def minibatch_sgd(X: torch.Tensor, y: torch.Tensor, w0: torch.Tensor, lr: float,
             if return_path:
                 path.append(w)
     return torch.stack(path) if return_path else w
+
+
+# --------------------------------------------------------------------------- momentum (notebook 02)
+#
+# Heavy ball (Polyak, 1964) on the quadratic, with step size eta and momentum beta:
+#     x_{k+1} = x_k - eta (A x_k - b) + beta (x_k - x_{k-1}),     x_{-1} = x_0,
+# which is torch's form  buf <- beta buf + grad (buf_1 = grad_1),  x <- x - eta buf.
+# Along eigenvector i the error obeys z_{k+1} = (1 + beta - eta lam_i) z_k - beta z_{k-1}: a 2x2 linear
+# system whose matrix has the characteristic polynomial t^2 - (1 + beta - eta lam) t + beta
+# (Goh, "Why Momentum Really Works", Distill 2017).
+
+
+def _spectral_radius_2x2(trace, det):
+    r"""The largest :math:`|t|` over the roots of :math:`t^2 - \mathrm{trace}\,t + \mathrm{det}` (elementwise)."""
+    disc = trace * trace - 4 * det
+    real = 0.5 * (trace.abs() + disc.clamp(min=0).sqrt())
+    complex_modulus = det.clamp(min=0).sqrt()
+    return torch.where(disc >= 0, real, complex_modulus)
+
+
+def _as_f64(value) -> torch.Tensor:
+    return torch.as_tensor(value, dtype=torch.float64)
+
+
+@single_threaded
+def heavy_ball(A: torch.Tensor, b: torch.Tensor, x0: torch.Tensor, lr: float, beta: float, steps: int) -> torch.Tensor:
+    r"""Polyak's heavy ball on ``1/2 x^T A x - b^T x``: the iterates ``x_0 .. x_steps``, a ``(steps+1, n)`` tensor.
+
+    :math:`x_{k+1} = x_k - \eta\,(A x_k - b) + \beta\,(x_k - x_{k-1})` with :math:`x_{-1} = x_0`,
+    the same iterates as ``torch.optim.SGD(lr=eta, momentum=beta)``.
+    """
+    x_prev, x = x0.clone(), x0.clone()
+    iterates = [x]
+    for _ in range(steps):
+        x, x_prev = x - lr * (A @ x - b) + beta * (x - x_prev), x
+        iterates.append(x)
+    return torch.stack(iterates)
+
+
+@single_threaded
+def nesterov(A: torch.Tensor, b: torch.Tensor, x0: torch.Tensor, lr: float, beta: float, steps: int, *,
+             lookahead: bool = False) -> torch.Tensor:
+    r"""Nesterov's accelerated gradient in the look-ahead form of Sutskever et al. (2013).
+
+    :math:`v_{k+1} = \beta v_k - \eta \nabla f(x_k + \beta v_k)`, :math:`x_{k+1} = x_k + v_{k+1}`, :math:`v_0 = 0`.
+    Returns the iterates :math:`x_0 .. x_{\text{steps}}`; with ``lookahead=True`` the look-ahead points
+    :math:`x_k + \beta v_k` instead, which are exactly the parameters of
+    ``torch.optim.SGD(lr=eta, momentum=beta, nesterov=True)``.
+    """
+    x, v = x0.clone(), torch.zeros_like(x0)
+    iterates = [x + beta * v if lookahead else x]
+    for _ in range(steps):
+        v = beta * v - lr * (A @ (x + beta * v) - b)
+        x = x + v
+        iterates.append(x + beta * v if lookahead else x)
+    return torch.stack(iterates)
+
+
+def momentum_matrix(lr: float, beta: float, lam: float) -> torch.Tensor:
+    r"""The 2x2 matrix that moves :math:`(z_k, z_{k-1})` to :math:`(z_{k+1}, z_k)` along an eigenvector of ``lam``.
+
+    .. math:: \begin{pmatrix} 1 + \beta - \eta\lambda & -\beta \\ 1 & 0 \end{pmatrix}
+    """
+    return torch.tensor([[1.0 + beta - lr * lam, -beta], [1.0, 0.0]], dtype=torch.float64)
+
+
+def heavy_ball_closed_form(A, b, x0, lr: float, beta: float, steps: int) -> torch.Tensor:
+    """The heavy-ball iterates from powers of the 2x2 matrices, one per eigenvalue (``x_{-1} = x_0``)."""
+    lam, Q = torch.linalg.eigh(A)
+    x_star = minimizer(A, b)
+    z0 = Q.T @ (x0 - x_star)
+    rows = []
+    for i, lam_i in enumerate(lam.tolist()):
+        M = momentum_matrix(lr, beta, lam_i).to(A.device)
+        state = torch.stack([z0[i], z0[i]])  # (z_0, z_{-1})
+        column = [state[0]]
+        for _ in range(steps):
+            state = M @ state
+            column.append(state[0])
+        rows.append(torch.stack(column))
+    return x_star + torch.stack(rows, dim=1) @ Q.T
+
+
+def momentum_rate(lr: float, beta: float, eigenvalues) -> float:
+    r"""The worst asymptotic rate of heavy ball: the largest spectral radius of the 2x2 matrices over the eigenvalues.
+
+    For each :math:`\lambda` the roots of :math:`t^2 - (1 + \beta - \eta\lambda)\,t + \beta` are complex
+    (modulus :math:`\sqrt\beta`) or real; the rate is the largest modulus. It is below 1 iff
+    :math:`0 \le \beta < 1` and :math:`0 < \eta\lambda < 2 + 2\beta` for every eigenvalue.
+    """
+    lam = _as_f64(eigenvalues).flatten()
+    beta_t = torch.full_like(lam, float(beta))
+    return float(_spectral_radius_2x2(1 + beta_t - lr * lam, beta_t).max())
+
+
+def nesterov_rate(lr: float, beta: float, eigenvalues) -> float:
+    r"""The worst asymptotic rate of Nesterov's method on a quadratic.
+
+    Along an eigenvector, :math:`z_{k+1} = (1 + \beta)(1 - \eta\lambda) z_k - \beta (1 - \eta\lambda) z_{k-1}`.
+    """
+    lam = _as_f64(eigenvalues).flatten()
+    h = 1 - lr * lam
+    return float(_spectral_radius_2x2((1 + beta) * h, beta * h).max())
+
+
+def momentum_rate_map(lrs, betas, eigenvalues) -> torch.Tensor:
+    """Heavy ball's rate on a grid: a ``(len(betas), len(lrs))`` tensor (row ``i``: ``betas[i]``), vectorized."""
+    lrs, betas, lam = _as_f64(lrs).flatten(), _as_f64(betas).flatten(), _as_f64(eigenvalues).flatten()
+    h = lrs[None, :, None] * lam[None, None, :]  # (1, n_lr, n_lam)
+    beta = betas[:, None, None].expand(-1, lrs.numel(), lam.numel())
+    return _spectral_radius_2x2(1 + beta - h, beta).amax(dim=-1)
+
+
+def optimal_momentum(mu: float, L: float) -> tuple[float, float]:
+    r"""The step size and momentum with the smallest heavy-ball rate for eigenvalues in :math:`[\mu, L]`.
+
+    .. math:: \eta^\star = \Big(\frac{2}{\sqrt L + \sqrt\mu}\Big)^2, \qquad
+              \beta^\star = \Big(\frac{\sqrt L - \sqrt\mu}{\sqrt L + \sqrt\mu}\Big)^2
+    """
+    root_mu, root_L = math.sqrt(mu), math.sqrt(L)
+    return (2.0 / (root_L + root_mu)) ** 2, ((root_L - root_mu) / (root_L + root_mu)) ** 2
+
+
+def optimal_momentum_rate(kappa: float) -> float:
+    r"""Heavy ball's rate :math:`(\sqrt\kappa - 1)/(\sqrt\kappa + 1)` with the optimal step size and momentum."""
+    root = math.sqrt(kappa)
+    return (root - 1.0) / (root + 1.0)
+
+
+def max_stable_momentum_lr(L: float, beta: float) -> float:
+    """``(2 + 2 beta) / L``: heavy ball (``0 <= beta < 1``) converges iff ``0 < lr < (2 + 2 beta) / L``."""
+    return (2.0 + 2.0 * beta) / L
+
+
+def critical_damping(lr: float, lam: float) -> float:
+    r"""The momentum :math:`(1 - \sqrt{\eta\lambda})^2` at which the two roots for eigenvalue ``lam`` coincide.
+
+    For ``0 < lr * lam < 4`` it minimizes the rate along that eigenvector, which is then
+    :math:`|1 - \sqrt{\eta\lambda}| = \sqrt\beta`.
+    """
+    return (1.0 - math.sqrt(lr * lam)) ** 2

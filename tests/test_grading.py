@@ -28,7 +28,8 @@ import torch
 
 import course_lib.grading as grading
 from course_lib.grading import (OPTIMIZER_CHECKS, check_gradient_descent, check_hvp, check_minibatch_sgd,
-                                check_optimizer, check_step_size_theory, grade_notebook, restore_check_cells)
+                                check_momentum_rate, check_optimal_momentum, check_optimizer, check_step_size_theory,
+                                grade_notebook, restore_check_cells)
 from course_lib.grading.grader import check_cells, exercise_of
 from course_lib.grading.optimizers import run_optimizer_cases
 
@@ -123,7 +124,12 @@ def test_course_lib_optimizers_pass_the_learners_checks(name, capsys):
     (check_gradient_descent, (L.gradient_descent,), "Gradient descent: all 5 checks passed"),
     (check_step_size_theory, (L.convergence_rate, L.best_learning_rate), "Step-size theory: all 6 checks passed"),
     (check_minibatch_sgd, (L.minibatch_sgd,), "Mini-batch SGD: all 5 checks passed"),
-], ids=["hvp", "gradient_descent", "step_size_theory", "minibatch_sgd"])
+    (check_momentum_rate, (L.momentum_rate,), "Momentum rate: all 8 checks passed"),
+    (check_optimal_momentum, (L.optimal_momentum,), "Optimal momentum: all 6 checks passed"),
+    # not a bug: lr* and beta* are symmetric in mu and L, so a learner who swaps them still passes
+    (check_optimal_momentum, (L.optimal_momentum_mu_and_l_swapped,), "Optimal momentum: all 6 checks passed"),
+], ids=["hvp", "gradient_descent", "step_size_theory", "minibatch_sgd", "momentum_rate", "optimal_momentum",
+        "optimal_momentum-mu-L-swapped"])
 def test_correct_functions_pass_with_one_fixed_line(check, args, line, capsys):
     rng_before = torch.random.get_rng_state()
     check(*args)
@@ -205,10 +211,30 @@ def test_constructor_without_the_needed_keywords_fails_with_a_hint():
     (check_minibatch_sgd, (L.minibatch_sgd_divides_by_batch_size,), r"case 2 of 5 \(n=10, batch_size=4: the last batch has 2 rows"),
     (check_minibatch_sgd, (L.minibatch_sgd_ignores_generator,), r"case 1 of 5 .*Hint: .*did not draw exactly one"),
     (check_minibatch_sgd, (L.minibatch_sgd_in_order,), r"case 1 of 5 .*the final w differs"),
+    (check_momentum_rate, (L.momentum_rate_always_sqrt_beta,),
+     r"case 2 of 8 \(real roots.*momentum_rate\(lr=0\.1, beta=0\.5, lam=0\.2\): expected 0\.958\d+, got 0\.707\d+"),
+    (check_momentum_rate, (L.momentum_rate_ignores_beta,), r"case 1 of 8 \(complex roots.*expected 0\.9, got 0\.5"),
+    (check_momentum_rate, (L.momentum_rate_without_abs,), r"case 3 of 8 \(beta = 0.*expected 0\.2, got 0\n"),
+    (check_momentum_rate, (L.momentum_rate_minus_beta,),
+     r"case 1 of 8 .*Hint: .*\[\[1 \+ beta - lr\*lam, -beta\], \[1, 0\]\]"),
+    (check_momentum_rate, (L.momentum_rate_complex,), r"case 1 of 8 .*returned a complex number"),
+    (check_optimal_momentum, (L.optimal_momentum_beta_not_squared,),
+     r"case 1 of 6 \(kappa = 100\): optimal_momentum\(mu=1, L=100\): beta expected 0\.669\d+, got 0\.8181\d+"
+     r".*Hint: .*beta\* is its square"),
+    (check_optimal_momentum, (L.optimal_momentum_lr_not_squared,),
+     r"case 1 of 6 .*lr expected 0\.0330\d+, got 0\.1818\d+.*Hint: the best step is the square"),
+    (check_optimal_momentum, (L.optimal_momentum_gd_step,),
+     r"case 1 of 6 .*lr expected 0\.0330\d+, got 0\.0198\d+.*Hint: lr = 2/\(mu \+ L\) is gradient descent's"),
+    (check_optimal_momentum, (L.optimal_momentum_beta_first,), r"case 1 of 6 .*Hint: you returned \(beta, lr\)"),
+    (check_optimal_momentum, (L.optimal_momentum_without_roots,), r"case 1 of 6 .*beta expected 0\.669\d+, got 0\.96"),
+    (check_optimal_momentum, (L.optimal_momentum_one_number,), r"case 1 of 6 .*must return a pair of numbers"),
 ], ids=["hvp-gradient", "hvp-ignores-v", "hvp-no-create-graph", "hvp-needs-grad-input", "gd-off-by-one",
         "gd-wrong-gradient", "gd-float32", "gd-in-place", "rate-without-abs", "best-lr-2-over-L",
         "best-lr-1-over-sum", "minibatch-no-reshuffle", "minibatch-divides-by-batch-size",
-        "minibatch-ignores-generator", "minibatch-in-order"])
+        "minibatch-ignores-generator", "minibatch-in-order", "momentum-rate-sqrt-beta", "momentum-rate-ignores-beta",
+        "momentum-rate-without-abs", "momentum-rate-minus-beta", "momentum-rate-complex",
+        "optimal-momentum-beta-not-squared", "optimal-momentum-lr-not-squared", "optimal-momentum-gd-step",
+        "optimal-momentum-beta-first", "optimal-momentum-without-roots", "optimal-momentum-one-number"])
 def test_planted_function_bug_is_caught(check, args, pattern, capsys):
     _assert_fails(check, *args, pattern=pattern)
     assert capsys.readouterr().out == ""
@@ -216,8 +242,9 @@ def test_planted_function_bug_is_caught(check, args, pattern, capsys):
 
 @pytest.mark.parametrize("check, n_args", [
     (check_hvp, 1), (check_gradient_descent, 1), (check_step_size_theory, 2), (check_minibatch_sgd, 1),
-    (lambda cls: check_optimizer(cls, "adam"), 0),
-], ids=["hvp", "gradient_descent", "step_size_theory", "minibatch_sgd", "optimizer"])
+    (check_momentum_rate, 1), (check_optimal_momentum, 1), (lambda cls: check_optimizer(cls, "adam"), 0),
+], ids=["hvp", "gradient_descent", "step_size_theory", "minibatch_sgd", "momentum_rate", "optimal_momentum",
+        "optimizer"])
 def test_unsolved_exercise_raises_not_implemented_error_unchanged(check, n_args):
     args = [L.not_implemented] * n_args if n_args else [L.Stub]
     with pytest.raises(NotImplementedError) as info:

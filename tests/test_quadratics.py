@@ -5,10 +5,12 @@ import math
 import pytest
 import torch
 
-from course_lib.quadratics import (Quadratic, best_learning_rate, convergence_rate, divergence_step,
-                                   gd_iterates_closed_form, gradient_descent, ill_conditioned_quadratic,
-                                   make_quadratic, max_stable_learning_rate, measured_rate, minibatch_sgd,
-                                   minimizer, optimal_rate, steps_to_tolerance)
+from course_lib.quadratics import (Quadratic, best_learning_rate, convergence_rate, critical_damping, divergence_step,
+                                   gd_iterates_closed_form, gradient_descent, heavy_ball, heavy_ball_closed_form,
+                                   ill_conditioned_quadratic, make_quadratic, max_stable_learning_rate,
+                                   max_stable_momentum_lr, measured_rate, minibatch_sgd, minimizer, momentum_matrix,
+                                   momentum_rate, momentum_rate_map, nesterov, nesterov_rate, optimal_momentum,
+                                   optimal_momentum_rate, optimal_rate, steps_to_tolerance)
 
 
 def reference_minibatch_sgd(X, y, w0, lr, batch_size, epochs, generator):
@@ -171,3 +173,112 @@ def test_quadratics_on_the_device(device):
     X = torch.randn(20, 2, dtype=torch.float64, device=device)
     w = minibatch_sgd(X, X @ x0, x0 * 0, 0.1, 5, 2, torch.Generator().manual_seed(0))
     assert w.device.type == device.type
+
+
+# ---------------------------------------------------------------------------------------------
+# momentum (notebook 02)
+
+
+def torch_sgd_iterates(q, x0, steps, **hparams):
+    """The parameters of torch.optim.SGD on the quadratic, after every step (row 0: x0)."""
+    p = x0.clone().requires_grad_(True)
+    optimizer = torch.optim.SGD([p], **hparams)
+    iterates = [x0.clone()]
+    for _ in range(steps):
+        optimizer.zero_grad()
+        q(p).backward()
+        optimizer.step()
+        iterates.append(p.detach().clone())
+    return torch.stack(iterates)
+
+
+def test_heavy_ball_is_torchs_momentum_and_its_closed_form():
+    q = make_quadratic([0.1, 0.7, 2.0], seed=4, x_star=[1.0, -1.0, 0.5])
+    x0 = torch.tensor([2.0, 0.0, -1.0], dtype=torch.float64)
+    for lr, beta in [(0.3, 0.5), (0.9, 0.9), (1.4, 0.2)]:
+        path = heavy_ball(q.A, q.b, x0, lr, beta, 60)
+        assert path.shape == (61, 3) and torch.equal(path[0], x0)
+        assert torch.allclose(path, torch_sgd_iterates(q, x0, 60, lr=lr, momentum=beta), rtol=1e-11, atol=1e-12)
+        assert torch.allclose(path, heavy_ball_closed_form(q.A, q.b, x0, lr, beta, 60), rtol=1e-10, atol=1e-11)
+    assert torch.allclose(heavy_ball(q.A, q.b, x0, 0.4, 0.0, 20), gradient_descent(q.A, q.b, x0, 0.4, 20))
+
+
+def test_nesterov_lookahead_points_are_torchs_nesterov():
+    q = make_quadratic([0.05, 1.0], angle=0.3, x_star=[0.5, 0.5])
+    x0 = torch.tensor([-1.0, 2.0], dtype=torch.float64)
+    for lr, beta in [(1.0, 0.9), (0.5, 0.6)]:
+        looked = nesterov(q.A, q.b, x0, lr, beta, 80, lookahead=True)
+        ref = torch_sgd_iterates(q, x0, 80, lr=lr, momentum=beta, nesterov=True)
+        assert torch.allclose(looked, ref, rtol=1e-12, atol=1e-13)
+        plain = nesterov(q.A, q.b, x0, lr, beta, 300)
+        assert torch.equal(plain[0], x0) and not torch.allclose(plain[1:81], looked[1:])
+        assert torch.allclose(plain[-1], q.minimizer, atol=1e-6)
+
+
+def test_momentum_rate_is_the_spectral_radius_of_the_2x2_matrix():
+    g = torch.Generator().manual_seed(0)
+    for _ in range(300):
+        lr = float(torch.rand(1, generator=g)) * 4
+        beta = float(torch.rand(1, generator=g))
+        lam = float(torch.rand(1, generator=g)) * 1.5
+        radius = torch.linalg.eigvals(momentum_matrix(lr, beta, lam)).abs().max().item()
+        assert momentum_rate(lr, beta, lam) == pytest.approx(radius, rel=1e-6, abs=1e-7)
+    assert momentum_rate(0.5, 0.0, [1.0, 3.0]) == pytest.approx(convergence_rate(0.5, [1.0, 3.0]))
+    assert momentum_rate(0.5, 0.81, 1.0) == pytest.approx(0.9)  # complex roots: sqrt(beta)
+
+
+def test_momentum_rate_map_is_the_rate_on_a_grid():
+    lam = torch.tensor([0.01, 0.3, 1.0], dtype=torch.float64)
+    lrs = torch.linspace(0, 4, 9, dtype=torch.float64)
+    betas = torch.linspace(0, 0.95, 7, dtype=torch.float64)
+    grid = momentum_rate_map(lrs, betas, lam)
+    assert grid.shape == (7, 9)
+    for i, beta in enumerate(betas.tolist()):
+        for j, lr in enumerate(lrs.tolist()):
+            assert grid[i, j].item() == pytest.approx(momentum_rate(lr, beta, lam), abs=1e-12)
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.3, 0.6, 0.9])
+def test_stability_edge_is_two_plus_two_beta(beta):
+    L = 2.0
+    edge = max_stable_momentum_lr(L, beta)
+    assert edge == pytest.approx((2 + 2 * beta) / L)
+    assert momentum_rate(edge * 0.999, beta, [0.1, L]) < 1 < momentum_rate(edge * 1.001, beta, [0.1, L])
+
+
+@pytest.mark.parametrize("mu, L", [(1.0, 100.0), (0.01, 1.0), (2.0, 2.0), (0.5, 8.0)])
+def test_optimal_momentum_attains_the_sqrt_kappa_rate_and_nothing_beats_it(mu, L):
+    lr, beta = optimal_momentum(mu, L)
+    assert lr == pytest.approx((2 / (math.sqrt(L) + math.sqrt(mu))) ** 2)
+    rate = optimal_momentum_rate(L / mu)
+    assert momentum_rate(lr, beta, [mu, L]) == pytest.approx(rate, abs=1e-6)  # a double root: sqrt of roundoff
+    grid = momentum_rate_map(torch.linspace(0.01, 4.2 / L, 300), torch.linspace(0, 0.99, 300),
+                             torch.tensor([mu, L], dtype=torch.float64))
+    assert grid.min().item() >= rate - 1e-6
+    assert critical_damping(lr, mu) == pytest.approx(beta) and critical_damping(lr, L) == pytest.approx(beta)
+
+
+def test_critical_damping_minimizes_the_rate_along_its_eigenvalue():
+    for h in [0.01, 0.25, 0.8, 1.5, 3.0]:
+        beta = critical_damping(h, 1.0)
+        best = min(momentum_rate(h, float(b), 1.0) for b in torch.linspace(0, 0.999, 2000))
+        assert momentum_rate(h, beta, 1.0) == pytest.approx(abs(1 - math.sqrt(h)), abs=1e-6)
+        assert momentum_rate(h, beta, 1.0) <= best + 1e-6
+
+
+def test_measured_rates_are_the_theory():
+    q = ill_conditioned_quadratic(100.0)
+    x0 = torch.tensor([-2.0, 1.6], dtype=torch.float64)
+    lr, beta = optimal_momentum(q.mu, q.L)
+    path = heavy_ball(q.A, q.b, x0, lr, beta, 200)
+    assert measured_rate(path, q.minimizer, 20, power=1) == pytest.approx(optimal_momentum_rate(100.0), abs=1e-4)
+    assert measured_rate(path, q.minimizer, 20) > optimal_momentum_rate(100.0) + 1e-3  # the k rho^k of a double root
+    for lr, beta in [(1.0, 0.5), (2.5, 0.4), (0.3, 0.95)]:  # distinct roots: no correction needed
+        path = heavy_ball(q.A, q.b, x0, lr, beta, 400)
+        assert measured_rate(path, q.minimizer, 50) == pytest.approx(momentum_rate(lr, beta, q.eigenvalues), rel=2e-3)
+    lr, beta = 1.0, (10 - 1) / (10 + 1)  # Nesterov's choice: critically damps mu, rate 1 - 1/sqrt(kappa)
+    path = nesterov(q.A, q.b, x0, lr, beta, 400)
+    assert nesterov_rate(lr, beta, q.eigenvalues) == pytest.approx(0.9, abs=1e-6)
+    assert measured_rate(path, q.minimizer, 50, power=1) == pytest.approx(0.9, abs=1e-4)
+    path = nesterov(q.A, q.b, x0, 1.0, 0.5, 600)
+    assert measured_rate(path, q.minimizer, 50) == pytest.approx(nesterov_rate(1.0, 0.5, q.eigenvalues), rel=2e-3)

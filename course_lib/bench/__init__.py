@@ -7,6 +7,10 @@ the records as JSON (``--json``). Suites so far:
 
 * ``optimizers`` (:mod:`course_lib.bench.optimizers`): one step of each
   ``course_lib.optim`` optimizer vs ``torch.optim``'s default, budget 1.3x.
+* ``trajectories`` (:mod:`course_lib.bench.surfaces`): ``run_batch`` of 10,000
+  starts x 200 steps on a 2-D surface, budget 2 s.
+* ``widgets`` (:mod:`course_lib.bench.surfaces`): one update of the optimizer-race
+  panel (recompute, redraw, PNG), budget 150 ms median.
 
 Timing: the course's code and the reference run in alternating turns, each
 call timed on its own (with a device synchronize on GPUs), and the medians are
@@ -22,6 +26,7 @@ and import it below.
 from ._core import (SUITES, Record, Suite, device_synchronizer, format_table, iter_suites, records_to_json,
                     register_suite, time_interleaved)
 from . import optimizers  # noqa: E402,F401  (registers the suite)
+from . import surfaces  # noqa: E402,F401  (registers the suites trajectories and widgets)
 
 __all__ = ["SUITES", "Record", "Suite", "register_suite", "time_interleaved", "device_synchronizer",
            "format_table", "records_to_json", "iter_suites", "run"]

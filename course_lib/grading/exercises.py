@@ -12,8 +12,15 @@
 * ``check_minibatch_sgd(minibatch_sgd)``: ``minibatch_sgd(X, y, w0, lr, batch_size, epochs, generator)``
   returns the final ``w`` of mini-batch SGD on :math:`\\tfrac12\\,\\mathrm{mean}((Xw - y)^2)`, with a fresh
   ``torch.randperm(n, generator=generator)`` each epoch and batches of consecutive slices of it.
+* ``check_momentum_rate(momentum_rate)``: ``momentum_rate(lr, beta, lam)`` is the spectral radius of heavy
+  ball's 2x2 matrix :math:`\\begin{pmatrix} 1 + \\beta - \\eta\\lambda & -\\beta \\\\ 1 & 0 \\end{pmatrix}`,
+  compared with the moduli of its eigenvalues (notebook 02).
+* ``check_optimal_momentum(optimal_momentum)``: ``optimal_momentum(mu, L)`` returns ``(lr, beta)`` with
+  :math:`\\eta^\\star = (2/(\\sqrt L + \\sqrt\\mu))^2` and
+  :math:`\\beta^\\star = ((\\sqrt L - \\sqrt\\mu)/(\\sqrt L + \\sqrt\\mu))^2` (notebook 02).
 
-All inputs are float64 CPU tensors; results are compared to a relative 1e-8.
+All inputs are float64 CPU tensors (plain floats for the scalar functions); results are compared to a
+relative 1e-8.
 """
 
 from __future__ import annotations
@@ -23,7 +30,8 @@ import torch
 from ._common import (compare_number, compare_tensor, fail, fmt, generator, learner_error,
                       quiet_and_isolated, shape_str, succeed)
 
-__all__ = ["check_hvp", "check_gradient_descent", "check_step_size_theory", "check_minibatch_sgd"]
+__all__ = ["check_hvp", "check_gradient_descent", "check_step_size_theory", "check_minibatch_sgd",
+           "check_momentum_rate", "check_optimal_momentum"]
 
 F64 = torch.float64
 
@@ -278,4 +286,132 @@ def check_minibatch_sgd(minibatch_sgd) -> None:
             for given, original, label in zip(inputs, (X, y, w0), ("X", "y", "w0")):
                 if not torch.equal(given, original):
                     fail(f"{prefix}: minibatch_sgd changed its input {label} in place")
+    succeed(title, len(cases))
+
+
+# ---------------------------------------------------------------------------------------------
+# momentum on a quadratic (notebook 02)
+
+
+def _companion_rate(lr: float, beta: float, lam: float) -> float:
+    """The spectral radius of [[1 + beta - lr lam, -beta], [1, 0]], from its eigenvalues (the reference)."""
+    matrix = torch.tensor([[1.0 + beta - lr * lam, -beta], [1.0, 0.0]], dtype=F64)
+    return torch.linalg.eigvals(matrix).abs().max().item()
+
+
+_MOMENTUM_RATE_CASES = (
+    # (name, lr, beta, lam, relative tolerance)
+    ("complex roots (underdamped): the rate is sqrt(beta)", 0.5, 0.81, 1.0, None),
+    ("real roots (overdamped): small curvature, small momentum", 0.1, 0.5, 0.2, None),
+    ("beta = 0: gradient descent's |1 - lr * lam|", 0.3, 0.0, 4.0, None),
+    ("a large step: the negative root is the larger one", 1.0, 0.3, 2.4, None),
+    ("lr * lam above 2 + 2 beta: rate above 1 (divergence)", 1.0, 0.5, 3.2, None),
+    ("critical damping beta = (1 - sqrt(lr * lam))^2: a double root", 1.0, 0.16, 0.36, 1e-6),
+    ("lam = 0, a flat direction: rate 1", 0.5, 0.9, 0.0, None),
+    ("momentum close to 1 and a tiny curvature: real roots", 0.01, 0.95, 0.05, None),
+)
+
+
+def check_momentum_rate(momentum_rate) -> None:
+    """``momentum_rate(lr, beta, lam)``: the spectral radius of heavy ball's 2x2 matrix for the eigenvalue ``lam``.
+
+    Compared with the largest modulus of the eigenvalues of ``[[1 + beta - lr*lam, -beta], [1, 0]]``
+    (``torch.linalg.eigvals``) on eight cases: complex and real roots, beta = 0, a dominant negative root,
+    divergence, critical damping (a double root: compared to a relative 1e-6), a flat direction.
+    """
+    __tracebackhide__ = True  # noqa: F841
+    title = "Momentum rate"
+    cases = _MOMENTUM_RATE_CASES
+    with quiet_and_isolated():
+        for number, (name, lr, beta, lam, rtol) in enumerate(cases, start=1):
+            prefix = f"{title}, case {number} of {len(cases)} ({name})"
+            call = f"momentum_rate(lr={fmt(lr)}, beta={fmt(beta)}, lam={fmt(lam)})"
+            got = _call(f"{prefix}: {call}", momentum_rate, lr, beta, lam)
+            expected = _companion_rate(lr, beta, lam)
+            if isinstance(got, complex) or (isinstance(got, torch.Tensor) and got.is_complex()):
+                fail(f"{prefix}: {call} returned a complex number; the rate is a modulus, |t| (use .abs())")
+            problem = compare_number(got, expected, call, rtol=rtol or 1e-8)
+            if problem:
+                fail(f"{prefix}: {problem}\n  Hint: the rate is the largest |t| over the two roots of "
+                     f"t^2 - (1 + beta - lr*lam) t + beta = 0, i.e. over the eigenvalues of the matrix "
+                     f"[[1 + beta - lr*lam, -beta], [1, 0]]; complex roots have modulus sqrt(beta)")
+    succeed(title, len(cases))
+
+
+_OPTIMAL_MOMENTUM_CASES = (
+    # (name, mu, L)
+    ("kappa = 100", 1.0, 100.0),
+    ("kappa = 100 with L = 1", 0.01, 1.0),
+    ("kappa = 1: no momentum needed, the step 1/L", 2.0, 2.0),
+    ("kappa = 16", 0.5, 8.0),
+    ("kappa = 9", 3.0, 27.0),
+    ("a large kappa = 1e5", 1e-4, 10.0),
+)
+
+
+def _as_pair(result):
+    """``(lr, beta)`` as two floats, or None when ``result`` is not a pair of numbers."""
+    if isinstance(result, torch.Tensor):
+        result = result.detach().reshape(-1).tolist()
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        return None
+    pair = []
+    for value in result:
+        if isinstance(value, torch.Tensor):
+            if value.numel() != 1:
+                return None
+            value = value.item()
+        try:
+            pair.append(float(value))
+        except (TypeError, ValueError):
+            return None
+    return tuple(pair)
+
+
+def _close(a: float, b: float, rtol: float = 1e-8) -> bool:
+    return abs(a - b) <= 1e-12 + rtol * abs(b)
+
+
+def check_optimal_momentum(optimal_momentum) -> None:
+    """``optimal_momentum(mu, L)`` must return the pair ``(lr, beta)`` with the smallest heavy-ball rate.
+
+    Closed form (Polyak, 1964): lr* = (2 / (sqrt(L) + sqrt(mu)))^2, beta* = ((sqrt(L) - sqrt(mu)) / (sqrt(L) +
+    sqrt(mu)))^2, on six (mu, L) from kappa = 1 to kappa = 1e5.
+    """
+    __tracebackhide__ = True  # noqa: F841
+    title = "Optimal momentum"
+    cases = _OPTIMAL_MOMENTUM_CASES
+    with quiet_and_isolated():
+        for number, (name, mu, L) in enumerate(cases, start=1):
+            prefix = f"{title}, case {number} of {len(cases)} ({name})"
+            call = f"optimal_momentum(mu={fmt(mu)}, L={fmt(L)})"
+            got = _call(f"{prefix}: {call}", optimal_momentum, mu, L)
+            pair = _as_pair(got)
+            if pair is None:
+                fail(f"{prefix}: {call} must return a pair of numbers (lr, beta), got {fmt(got)}")
+            root_mu, root_L = mu ** 0.5, L ** 0.5
+            lr_star = (2 / (root_L + root_mu)) ** 2
+            beta_star = ((root_L - root_mu) / (root_L + root_mu)) ** 2
+            got_lr, got_beta = pair
+            if _close(got_lr, lr_star) and _close(got_beta, beta_star):
+                continue
+            hints = []
+            if _close(got_lr, beta_star) and _close(got_beta, lr_star) and not _close(lr_star, beta_star):
+                hints.append("you returned (beta, lr): return the pair in the order (lr, beta)")
+            if _close(got_lr, 2 / (mu + L)):
+                hints.append("lr = 2/(mu + L) is gradient descent's best step; with momentum the best step is "
+                             "(2 / (sqrt(L) + sqrt(mu)))^2")
+            if _close(got_lr, 2 / (root_L + root_mu)):
+                hints.append("the best step is the square of 2 / (sqrt(L) + sqrt(mu))")
+            if _close(got_beta, beta_star ** 0.5) and beta_star > 0:
+                hints.append("(sqrt(L) - sqrt(mu)) / (sqrt(L) + sqrt(mu)) is the rate; beta* is its square")
+            hint = ("\n  Hint: " + "; ".join(hints)) if hints else (
+                "\n  Hint: lr* = (2 / (sqrt(L) + sqrt(mu)))^2 and beta* = ((sqrt(L) - sqrt(mu)) / "
+                "(sqrt(L) + sqrt(mu)))^2 make both extreme eigenvalues critically damped")
+            wrong = []
+            if not _close(got_lr, lr_star):
+                wrong.append(f"lr expected {lr_star:.12g}, got {got_lr:.12g}")
+            if not _close(got_beta, beta_star):
+                wrong.append(f"beta expected {beta_star:.12g}, got {got_beta:.12g}")
+            fail(f"{prefix}: {call}: {'; '.join(wrong)}{hint}")
     succeed(title, len(cases))

@@ -14,9 +14,17 @@ panel is an update function plus a few lines.
 """
 
 from ._panel import build_panel, figure_png, slider_style
-from .gradient_descent import (BATCH_SIZES, banana, batch_size_panel, batch_size_update, gd_quadratic_panel,
+from .gradient_descent import (BATCH_SIZES, GD_BOUNDS, GD_START, banana, batch_size_panel, batch_size_update, gd_quadratic_panel,
                                gd_quadratic_update, taylor_panel, taylor_update)
+from .momentum import draw_rate_map, momentum_panel, momentum_update
+from .adaptive import adaptive_panel, adaptive_update
+from .adam_family import adam_panel, adam_update
+from .race import RACERS, race_panel, race_update
 
 __all__ = ["build_panel", "figure_png", "slider_style",
            "gd_quadratic_update", "gd_quadratic_panel", "batch_size_update", "batch_size_panel",
-           "taylor_update", "taylor_panel", "banana", "BATCH_SIZES"]
+           "taylor_update", "taylor_panel", "banana", "BATCH_SIZES", "GD_BOUNDS", "GD_START",
+           "momentum_update", "momentum_panel", "draw_rate_map",
+           "adaptive_update", "adaptive_panel",
+           "adam_update", "adam_panel",
+           "race_update", "race_panel", "RACERS"]

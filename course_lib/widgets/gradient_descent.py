@@ -15,7 +15,7 @@ from ..quadratics import (best_learning_rate, convergence_rate, divergence_step,
 from ._panel import build_panel, slider_style
 
 __all__ = ["gd_quadratic_update", "gd_quadratic_panel", "batch_size_update", "batch_size_panel",
-           "taylor_update", "taylor_panel", "banana", "BATCH_SIZES"]
+           "taylor_update", "taylor_panel", "banana", "BATCH_SIZES", "GD_BOUNDS", "GD_START"]
 
 
 # --------------------------------------------------------------------------- notebook 01: GD on a quadratic

@@ -1,0 +1,172 @@
+"""Suites ``trajectories`` and ``widgets``: the two interactive budgets of DESIGN.md section 6.
+
+* ``trajectories``: :func:`course_lib.trajectories.run_batch` of 10,000 starts x 200 steps
+  on Rosenbrock, budget 2 s (2000 ms) per run. Rows: course_lib's Adam and SGD with momentum
+  (closed-form gradients, float32, the default dtype), and Adam with the gradient taken by
+  autograd instead (the same run on a plain function), to show what the closed form saves.
+* ``widgets``: the optimizer race panel (:func:`course_lib.widgets.race.race_update`) from
+  the values a slider sends to the PNG the panel shows, budget 150 ms median. Cases:
+  ``slider move`` (one optimizer's step size moves: one run is recomputed, the figure
+  redrawn) and ``new start`` (the start moves: all four runs are recomputed).
+
+Each row's ``course_ms`` is the median over ``steps`` timed repetitions after one warm-up;
+absolute budgets (``budget_on="course_ms"``), no reference. Run them alone with
+``python -m course_lib.bench --suite trajectories --suite widgets``.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+
+from ..device import default_device
+from ._core import Record, device_synchronizer, register_suite
+
+RUN_BATCH_BUDGET_MS = 2000.0
+RACE_BUDGET_MS = 150.0
+STARTS, STEPS = 10_000, 200
+RUN_BATCH_ROWS = ["run_batch", "run_batch autograd"]
+RACE_ROWS = ["race"]
+# the other notebooks' panels, one slider move each (a new value every call, so caches of whole runs do not help)
+PANEL_ROWS = ["gd_quadratic_panel", "momentum_panel", "adaptive_panel", "adam_panel"]
+
+
+def _median_ms(fn, repeats: int, sync=lambda: None) -> tuple[float, list[float], float]:
+    """Median wall-clock ms of ``fn()`` over ``repeats`` calls after one warm-up; also the median CPU ms.
+
+    On a shared machine the CPU time of this process (``time.process_time``) shows what the
+    call costs when it has a core to itself; the budget is on the wall-clock time a learner waits.
+    """
+    fn()  # warm-up: first calls allocate, fill caches, load fonts
+    times, cpu_times = [], []
+    for _ in range(max(1, repeats)):
+        sync()
+        start, cpu_start = time.perf_counter(), time.process_time()
+        fn()
+        sync()
+        times.append((time.perf_counter() - start) * 1e3)
+        cpu_times.append((time.process_time() - cpu_start) * 1e3)
+    return statistics.median(times), times, statistics.median(cpu_times)
+
+
+def _wanted(names: list[str], only: list[str] | None) -> list[str]:
+    if not only:
+        return names
+    chosen = {name.lower() for name in only}
+    return [name for name in names if name.lower() in chosen]
+
+
+@register_suite("trajectories", f"run_batch of {STARTS:,} starts x {STEPS} steps on Rosenbrock (budget 2 s)",
+                names=lambda: list(RUN_BATCH_ROWS))
+def run_trajectories_suite(*, only: list[str] | None = None, steps: int | None = None, starts: int = STARTS,
+                           trajectory_steps: int = STEPS, device=None, **_):
+    from .. import optim
+    from ..surfaces import SURFACES
+    from ..trajectories import run_batch
+
+    device = torch.device(device) if device is not None else default_device()
+    surface = SURFACES["rosenbrock"]
+    generator = torch.Generator().manual_seed(0)
+    (x0, x1), (y0, y1) = surface.bounds
+    points = torch.rand(starts, 2, generator=generator) * torch.tensor([x1 - x0, y1 - y0]) + torch.tensor([x0, y0])
+    points = points.to(device)
+    cases = [("run_batch", "Adam lr 0.01", optim.Adam, surface, dict(lr=0.01)),
+             ("run_batch", "SGD momentum 0.9", optim.SGD, surface, dict(lr=1e-4, momentum=0.9)),
+             ("run_batch autograd", "Adam lr 0.01", optim.Adam, lambda xy: surface(xy), dict(lr=0.01))]
+    for name, case, cls, function, hparams in cases:
+        if name not in _wanted(RUN_BATCH_ROWS, only):
+            continue
+        record = Record("trajectories", name, case, None, budget=RUN_BATCH_BUDGET_MS, budget_on="course_ms",
+                        device=str(device), extra={"starts": starts, "steps": trajectory_steps,
+                                                   "dtype": str(points.dtype).replace("torch.", ""),
+                                                   "threads": torch.get_num_threads()})
+        try:
+            median, times, cpu_ms = _median_ms(lambda: run_batch(cls, function, points, trajectory_steps, **hparams),
+                                               steps or 5, device_synchronizer(device))
+        except Exception as error:
+            record.error = f"{type(error).__name__}: {error}".splitlines()[0][:120]
+            yield record
+            continue
+        record.course_ms = median
+        record.extra.update(repeats=len(times), min_ms=round(min(times), 3), cpu_ms=round(cpu_ms, 3),
+                            us_per_step=round(median * 1e3 / trajectory_steps, 2))
+        yield record
+
+
+@register_suite("widgets", "optimizer race panel: recompute + redraw + PNG per slider move (budget 150 ms median)",
+                names=lambda: RACE_ROWS + PANEL_ROWS)
+def run_widgets_suite(*, only: list[str] | None = None, steps: int | None = None, **_):
+    repeats = steps or 15
+    yield from _panel_rows(_wanted(PANEL_ROWS, only), repeats)
+    if "race" not in _wanted(RACE_ROWS, only):
+        return
+    for case in ("slider move", "new start"):
+        record = Record("widgets", "race", case, None, budget=RACE_BUDGET_MS, budget_on="course_ms",
+                        device="cpu", extra={"threads": torch.get_num_threads()})
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg")  # the panel renders PNGs itself; no window, whatever the backend was
+            from ..widgets._panel import figure_png
+            from ..widgets.race import DEFAULT_RACE, _race, default_lr, race_update
+
+            moves = iter(range(10 ** 6))
+
+            def slider_move():  # a new step size for Adam each time: one run to compute, everything to draw
+                lr = default_lr("rosenbrock", "adam") * (1 + 0.01 * (next(moves) % 50))
+                return figure_png(race_update("rosenbrock", optimizers=DEFAULT_RACE, lr_adam=lr))
+
+            def new_start():  # a new start: every run recomputed
+                x = -1.9 + 0.01 * (next(moves) % 100)
+                return figure_png(race_update("rosenbrock", x=x, y=2.5, optimizers=DEFAULT_RACE))
+
+            _race.cache_clear()
+            median, times, cpu_ms = _median_ms(slider_move if case == "slider move" else new_start, repeats)
+        except Exception as error:
+            record.error = f"{type(error).__name__}: {error}".splitlines()[0][:120]
+            yield record
+            continue
+        record.course_ms = median
+        record.extra.update(repeats=len(times), min_ms=round(min(times), 3), max_ms=round(max(times), 3),
+                            cpu_ms=round(cpu_ms, 3))
+        yield record
+
+
+def _panel_moves():
+    """For each panel: a function that makes the figure for the i-th slider move."""
+    from .. import widgets
+
+    return {
+        "gd_quadratic_panel": lambda i: widgets.gd_quadratic_update(lr=0.5 + 0.01 * (i % 100), kappa=20.0),
+        "momentum_panel": lambda i: widgets.momentum_update(lr=1.0 + 0.01 * (i % 100), beta=0.5),
+        "adaptive_panel": lambda i: widgets.adaptive_update(lr_adagrad=0.5 * (1 + 0.01 * (i % 50))),
+        "adam_panel": lambda i: widgets.adam_update(lr=0.1 * (1 + 0.01 * (i % 50))),
+    }
+
+
+def _panel_rows(names: list[str], repeats: int):
+    """One row per notebook panel: update + PNG for one slider move, the same budget as the race."""
+    if not names:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from ..widgets._panel import figure_png
+
+    moves = _panel_moves()
+    for name in names:
+        record = Record("widgets", name, "slider move", None, budget=RACE_BUDGET_MS, budget_on="course_ms",
+                        device="cpu", extra={"threads": torch.get_num_threads()})
+        counter = iter(range(10 ** 6))
+        try:
+            median, times, cpu_ms = _median_ms(lambda: figure_png(moves[name](next(counter))), repeats)
+        except Exception as error:
+            record.error = f"{type(error).__name__}: {error}".splitlines()[0][:120]
+            yield record
+            continue
+        record.course_ms = median
+        record.extra.update(repeats=len(times), min_ms=round(min(times), 3), max_ms=round(max(times), 3),
+                            cpu_ms=round(cpu_ms, 3))
+        yield record
