@@ -41,6 +41,24 @@ def new_step_counter() -> torch.Tensor:
 class Optimizer(torch.optim.Optimizer):
     """Base class of the course's optimizers: the loop, the closure and the lazy state."""
 
+    #: state entries kept as 0-dim tensors, which an old checkpoint may hold as plain numbers
+    scalar_state_keys = ("step",)
+
+    def __setstate__(self, state):
+        """Load state dicts that lack newer entries, as torch.optim does.
+
+        A group key the state dict lacks takes this optimizer's default; a plain-number
+        ``step`` (older torch checkpoints, or the ``adabound`` package) becomes a tensor.
+        """
+        super().__setstate__(state)
+        for group in self.param_groups:
+            for key, value in getattr(self, "defaults", {}).items():
+                group.setdefault(key, value)
+        for param_state in self.state.values():
+            for key in self.scalar_state_keys:
+                if key in param_state and not torch.is_tensor(param_state[key]):
+                    param_state[key] = new_step_counter().fill_(float(param_state[key]))
+
     def init_state(self, param: torch.Tensor, state: dict, group: dict) -> None:
         """Fill ``state`` (empty) for ``param``. Optimizers with no state leave it empty."""
 

@@ -85,13 +85,7 @@ class AdaBound(Optimizer):
     def __setstate__(self, state):
         super().__setstate__(state)
         for group in self.param_groups:
-            group.setdefault("amsbound", False)
-            group.setdefault("maximize", False)
-            group.setdefault("foreach", None)
-            group.setdefault("base_lr", group["lr"])  # an optimizer pickled without it
-        for param_state in self.state.values():
-            if "step" in param_state and not torch.is_tensor(param_state["step"]):
-                param_state["step"] = new_step_counter() + float(param_state["step"])
+            group.setdefault("base_lr", group["lr"])  # a state dict of the adabound package lacks it
 
     def init_state(self, param, state, group):
         state["step"] = new_step_counter()

@@ -55,17 +55,6 @@ class Adamax(Optimizer):
                         maximize=maximize)
         super().__init__(params, defaults)
 
-    def __setstate__(self, state):
-        """Fill what older state dicts lack, as torch does, so they still load."""
-        super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("foreach", None)
-            group.setdefault("maximize", False)
-            for param in group["params"]:
-                param_state = self.state.get(param, {})
-                if param_state and not torch.is_tensor(param_state["step"]):
-                    param_state["step"] = new_step_counter().fill_(float(param_state["step"]))
-
     def init_state(self, param, state, group):
         state["step"] = new_step_counter()
         state["exp_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)

@@ -52,6 +52,8 @@ class NAdam(Optimizer):
     ``capturable`` and ``differentiable``).
     """
 
+    scalar_state_keys = ("step", "mu_product")  # both 0-dim CPU tensors, as in torch
+
     def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, momentum_decay=4e-3,
                  decoupled_weight_decay=False, *, foreach=None, maximize=False):
         check(0.0 <= lr, f"Invalid learning rate: {lr}")
@@ -63,19 +65,6 @@ class NAdam(Optimizer):
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, momentum_decay=momentum_decay,
                         decoupled_weight_decay=decoupled_weight_decay, maximize=maximize, foreach=foreach)
         super().__init__(params, defaults)
-
-    def __setstate__(self, state):
-        """Fill what older state dicts lack, as torch does, so they still load."""
-        super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("maximize", False)
-            group.setdefault("foreach", None)
-            group.setdefault("decoupled_weight_decay", False)
-            for param in group["params"]:
-                param_state = self.state.get(param, {})
-                for key in ("step", "mu_product") if param_state else ():
-                    if not torch.is_tensor(param_state[key]):
-                        param_state[key] = new_step_counter().fill_(float(param_state[key]))
 
     def init_state(self, param, state, group):
         state["step"] = new_step_counter()
