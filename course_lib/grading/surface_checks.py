@@ -18,15 +18,23 @@ import math
 
 import torch
 
-from ._common import compare_tensor, fail, generator, learner_error, quiet_and_isolated, shape_str, succeed
+from ._common import (
+    compare_tensor,
+    fail,
+    generator,
+    learner_error,
+    quiet_and_isolated,
+    shape_str,
+    succeed,
+)
 
-__all__ = ["check_hessian_2d", "check_assign_basins"]
+__all__ = ["check_assign_basins", "check_hessian_2d"]
 
 F64 = torch.float64
 
 
 def _call(prefix, fn, *args, hint=""):
-    __tracebackhide__ = True  # noqa: F841
+    __tracebackhide__ = True
     try:
         return fn(*args)
     except Exception as err:  # noqa: BLE001 (the learner's code may raise anything)
@@ -80,7 +88,7 @@ def _hessian_cases():
 
 def check_hessian_2d(hessian_2d) -> None:
     """``hessian_2d(f, point)`` -> the ``(2, 2)`` Hessian of ``f`` at ``point``, on 5 functions with known Hessians."""
-    __tracebackhide__ = True  # noqa: F841
+    __tracebackhide__ = True
     cases = _hessian_cases()
     with quiet_and_isolated():
         for k, (name, f, point, expected) in enumerate(cases, 1):
@@ -145,7 +153,7 @@ def _basin_cases():
 
 def check_assign_basins(assign_basins) -> None:
     """``assign_basins(final_points, minima, tol)`` -> long ``(B,)``: nearest minimum within ``tol``, else -1."""
-    __tracebackhide__ = True  # noqa: F841
+    __tracebackhide__ = True
     cases = _basin_cases()
     with quiet_and_isolated():
         for k, (name, points, minima, tol) in enumerate(cases, 1):
