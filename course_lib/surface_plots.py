@@ -168,6 +168,19 @@ def surface_3d(surface, ax: Axes | None = None, *, resolution: int = 60, traject
     return ax
 
 
+def _distinct_colors(n: int) -> list:
+    """``n`` colours that tell neighbouring basins apart: tab10 / tab20 while they last, then hues
+    spaced by the golden ratio with alternating saturation and value (never a repeated colour)."""
+    from matplotlib.colors import hsv_to_rgb
+
+    if n <= 10:
+        return [plt.get_cmap("tab10")(i) for i in range(n)]
+    if n <= 20:
+        return [plt.get_cmap("tab20")(i) for i in range(n)]
+    return [tuple(hsv_to_rgb(((i * 0.6180339887) % 1.0, 0.45 + 0.4 * (i % 2), 0.95 - 0.3 * ((i // 2) % 2))))
+            for i in range(n)]
+
+
 def basin_map(surface, result=None, ax: Axes | None = None, *, optimizer=None, steps: int = 300,
               resolution: int = 60, legend: bool = True, **hparams) -> Axes:
     """Colour each start of a grid by the minimum its run reaches: the basins of attraction.
@@ -187,7 +200,7 @@ def basin_map(surface, result=None, ax: Axes | None = None, *, optimizer=None, s
         result = basins(optimizer, surface, steps, resolution=resolution, **hparams)
     ax = _ax(ax)
     n = len(surface.minima)
-    palette = ["black", "white"] + [plt.get_cmap("tab10")(i % 10) for i in range(n)]
+    palette = ["black", "white"] + _distinct_colors(n)
     codes = _to_numpy(result.labels) + 2
     codes[_to_numpy(result.diverged) > 0] = 0
     xs, ys = _to_numpy(result.xs), _to_numpy(result.ys)
