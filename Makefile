@@ -16,8 +16,9 @@ $(STAMP): requirements.txt pyproject.toml
 	$(VENV)/bin/python -m pip install -r requirements.txt -e .
 	touch $(STAMP)
 
+# (JupyterLab refuses to run as root without --allow-root: containers and CI machines often are root)
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab lessons/
+	$(VENV)/bin/jupyter lab lessons/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
 test: $(STAMP)
 	COURSE_DEVICE=cpu $(VENV)/bin/python -m pytest -q
