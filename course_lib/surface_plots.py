@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 from .plotting import _COLORS, DPI, _ax, _to_numpy, contour, trajectory
 
 __all__ = ["surface_contour", "surface_trajectories", "surface_3d", "basin_map", "hessian_directions",
-           "critical_points", "surface_image"]
+           "critical_points", "surface_image", "cached_background", "light_ticks"]
 
 
 _CRITICAL_STYLE = {"minimum": dict(marker="*", color="white", markersize=11),
@@ -66,35 +66,79 @@ def surface_contour(surface, ax: Axes | None = None, *, resolution: int = 150, l
 _RASTERS: dict = {}
 
 
-def surface_image(surface, ax: Axes | None = None, *, pixels: int = 320, levels: int = 20, mark: bool = True) -> Axes:
+def cached_background(ax: Axes, key, bounds, draw, *, pixels: int = 320, owner=None) -> Axes:
+    """Draw ``draw(off_axes)`` once into an off-screen picture of about ``pixels`` wide over ``bounds``,
+    cache it under ``key``, and show it on ``ax`` with ``imshow``: a redraw then costs a few ms.
+
+    ``owner`` (e.g. the surface) is kept with the picture, so that a key built from ``id(owner)``
+    is never reused by another object that happens to get the same id.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    (x0, x1), (y0, y1) = bounds
+    entry = _RASTERS.get(key)
+    if entry is None or entry[0] is not owner:
+        height = max(1, round(pixels * (y1 - y0) / (x1 - x0)))
+        fig = Figure(figsize=(pixels / DPI, height / DPI), dpi=DPI)
+        off = fig.add_axes((0, 0, 1, 1))
+        draw(off)
+        off.set_xlim(x0, x1)
+        off.set_ylim(y0, y1)
+        off.set_aspect("auto")
+        off.set_axis_off()
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()
+        if len(_RASTERS) > 32:  # surfaces made on the fly must not pile up
+            _RASTERS.clear()
+        entry = _RASTERS[key] = (owner, np.asarray(canvas.buffer_rgba()).copy())
+    ax.imshow(entry[1], extent=(x0, x1, y0, y1), origin="upper", interpolation="bilinear")
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.set_aspect("equal")
+    return ax
+
+
+def surface_image(surface, ax: Axes | None = None, *, pixels: int = 320, levels: int = 20, mark: bool = True,
+                  resolution: int | None = None) -> Axes:
     """The filled contours of :func:`surface_contour` as a cached picture: fast to redraw (widgets use it).
 
     The contours are drawn once per surface into an off-screen image of about ``pixels`` wide,
     and shown with ``imshow`` afterwards: a slider move then costs a few milliseconds instead
     of tens.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
     ax = _ax(ax)
-    (x0, x1), (y0, y1) = surface.bounds
-    key = (id(surface), pixels, levels)
-    if key not in _RASTERS or _RASTERS[key][0] is not surface:
-        height = max(1, round(pixels * (y1 - y0) / (x1 - x0)))
-        fig = Figure(figsize=(pixels / DPI, height / DPI), dpi=DPI)
-        off = fig.add_axes((0, 0, 1, 1))
-        contour(surface, surface.bounds, off, levels=levels, resolution=min(pixels, 200))
-        off.set_axis_off()
-        canvas = FigureCanvasAgg(fig)
-        canvas.draw()
-        if len(_RASTERS) > 32:  # surfaces made on the fly must not pile up
-            _RASTERS.clear()
-        _RASTERS[key] = (surface, np.asarray(canvas.buffer_rgba()).copy())
-    ax.imshow(_RASTERS[key][1], extent=(x0, x1, y0, y1), origin="upper", interpolation="bilinear")
-    ax.set_xlim(x0, x1)
-    ax.set_ylim(y0, y1)
-    ax.set_aspect("equal")
+    resolution = min(pixels, 200) if resolution is None else int(resolution)
+    bounds_key = tuple(tuple(float(v) for v in pair) for pair in surface.bounds)
+    cached_background(ax, ("surface", id(surface), bounds_key, pixels, levels, resolution), surface.bounds,
+                      lambda off: contour(surface, surface.bounds, off, levels=levels, resolution=resolution),
+                      pixels=pixels, owner=surface)
     if mark:
         critical_points(surface, ax, max_per_kind=12)
+    return ax
+
+
+def _power_label(value: float, position=None) -> str:
+    """``1e-5``, ``-1e6``, ``0``, ``1``: short, signed tick labels without mathtext."""
+    if value == 0:
+        return "0"
+    mantissa, exponent = f"{value:.0e}".split("e")
+    exponent = int(exponent)
+    return f"{mantissa}" if exponent == 0 else f"{mantissa}0" if exponent == 1 else f"{mantissa}e{exponent}"
+
+
+def light_ticks(ax: Axes, *, nbins: int = 3, log_ticks: int = 5) -> Axes:
+    """Few ticks and plain-text labels (``1e-5`` rather than mathtext): ticks and their labels
+    are most of a widget's redraw. Linear axes get at most ``nbins`` intervals; log axes at most
+    ``log_ticks`` decades labelled, no minor ticks."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator
+
+    for axis in (ax.xaxis, ax.yaxis):
+        if axis.get_scale() == "log":
+            axis.set_major_locator(LogLocator(base=10, numticks=log_ticks))
+            axis.set_major_formatter(FuncFormatter(_power_label))
+        elif axis.get_scale() == "linear":
+            axis.set_major_locator(MaxNLocator(nbins))
+    ax.minorticks_off()
     return ax
 
 

@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 from ..optim import SGD, Adadelta, Adagrad, RMSprop
 from ..plotting import loss_curve, new_figure
 from ..quadratics import single_threaded
+from ..surface_plots import cached_background, light_ticks
 from ..surfaces import get_surface
 from ..trajectories import run_trajectory
 from ._panel import build_panel, slider_style
@@ -60,14 +61,26 @@ def adaptive_runs(surface: str = "ill_conditioned_quadratic", *, lr_gd: float = 
     """The four runs of the panel: ``{method: Trajectory}`` (points ``(steps+1, 2)``, losses, ``diverged_at``)."""
     surface = get_surface(surface)
     start = surface.default_start if start is None else start
+    try:  # a hashable start lets a slider move rerun only the method whose setting changed
+        key = tuple(float(v) for v in (start.tolist() if hasattr(start, "tolist") else start))
+    except (TypeError, ValueError):
+        key = None
     setups = {
-        "gradient descent": (SGD, dict(lr=lr_gd)),
-        "Adagrad": (Adagrad, dict(lr=lr_adagrad)),
-        "RMSprop": (RMSprop, dict(lr=lr_rmsprop, centered=bool(centered))),
-        "Adadelta": (Adadelta, dict(lr=lr_adadelta, eps=eps_adadelta)),
+        "gradient descent": (SGD, (("lr", float(lr_gd)),)),
+        "Adagrad": (Adagrad, (("lr", float(lr_adagrad)),)),
+        "RMSprop": (RMSprop, (("lr", float(lr_rmsprop)), ("centered", bool(centered)))),
+        "Adadelta": (Adadelta, (("lr", float(lr_adadelta)), ("eps", float(eps_adadelta)))),
     }
-    return {name: run_trajectory(cls, surface, start, int(steps), escape_radius=ESCAPE, **hparams)
-            for name, (cls, hparams) in setups.items()}
+    if key is None or len(key) != 2:
+        return {name: run_trajectory(cls, surface, start, int(steps), escape_radius=ESCAPE, **dict(hparams))
+                for name, (cls, hparams) in setups.items()}
+    return {name: _cached_run(cls, surface, key, int(steps), hparams) for name, (cls, hparams) in setups.items()}
+
+
+@lru_cache(maxsize=128)
+def _cached_run(cls, surface, start: tuple, steps: int, hparams: tuple):
+    """One run on pure, hashable inputs (the runs are deterministic): shared between slider moves."""
+    return run_trajectory(cls, surface, start, steps, escape_radius=ESCAPE, **dict(hparams))
 
 
 @single_threaded
@@ -88,9 +101,15 @@ def adaptive_update(surface: str = "ill_conditioned_quadratic", lr_gd: float = 0
 
     fig, (ax_map, ax_loss) = new_figure(2, width=3.9, height=3.4)
     xs, ys, z, levels = _contour_image(surf.name)
-    norm = LogNorm(vmin=levels[0], vmax=levels[-1])
-    ax_map.contourf(xs, ys, z, levels=levels, norm=norm, cmap="viridis", alpha=0.85)
-    ax_map.contour(xs, ys, z, levels=levels, norm=norm, colors="white", linewidths=0.4, alpha=0.5)
+
+    def draw_contours(ax):
+        norm = LogNorm(vmin=levels[0], vmax=levels[-1])
+        ax.contourf(xs, ys, z, levels=levels, norm=norm, cmap="viridis", alpha=0.85)
+        ax.contour(xs, ys, z, levels=levels, norm=norm, colors="white", linewidths=0.4, alpha=0.5)
+
+    # the contour map is drawn once per surface and shown as a picture afterwards
+    bounds_key = tuple(tuple(float(v) for v in pair) for pair in surf.bounds)
+    cached_background(ax_map, ("adaptive", surf.name, bounds_key), surf.bounds, draw_contours, owner=surf)
     for m in surf.minima:
         ax_map.plot(*m, marker="*", color="white", markeredgecolor="black", markersize=12, linestyle="none")
     (x0, x1), (y0, y1) = surf.bounds
@@ -125,8 +144,11 @@ def adaptive_update(surface: str = "ill_conditioned_quadratic", lr_gd: float = 0
     ax_map.set_xlim(x0, x1)
     ax_map.set_ylim(y0, y1)
     ax_map.set_aspect("equal")
-    ax_map.set_title(f"{surf.name.replace('_', ' ')}, {int(steps)} steps", fontsize=9)
-    ax_loss.set_title("f − f*  (legend: value at the last step)", fontsize=9)
+    # few ticks with plain labels, titles at a fixed height: most of a redraw is text layout
+    light_ticks(ax_map)
+    light_ticks(ax_loss)
+    ax_map.set_title(f"{surf.name.replace('_', ' ')}, {int(steps)} steps", fontsize=9, y=1.0)
+    ax_loss.set_title("f − f*  (legend: value at the last step)", fontsize=9, y=1.0)
     ax_loss.legend(fontsize=7, loc="upper right")
     return fig
 

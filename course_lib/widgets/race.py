@@ -124,9 +124,9 @@ def _draw_losses(ax, surface: Surface, runs: dict, colors: list) -> None:
     if not excess:  # unbounded below: a symmetric log scale shows both the start and the fall to -infinity
         ax.set_yscale("symlog", linthresh=1.0)
         ax.yaxis.set_major_locator(SymmetricalLogLocator(base=10, linthresh=1.0, subs=[1.0]))
-        ax.yaxis.get_major_locator().numticks = 6
+        ax.yaxis.get_major_locator().numticks = 5
     else:
-        ax.yaxis.set_major_locator(LogLocator(base=10, numticks=6))
+        ax.yaxis.set_major_locator(LogLocator(base=10, numticks=5))
     # few ticks, plain "1e-5" labels, no minor ticks: ticks are a third of a redraw, mathtext labels another third
     ax.yaxis.set_major_formatter(FuncFormatter(_power_label))
     ax.minorticks_off()
@@ -174,7 +174,7 @@ def race_update(surface="rosenbrock", x: float | None = None, y: float | None = 
         ax_map.set_title(surface.name.replace("_", " "), fontsize=9, y=1.0)
         ax_loss.set_title(f"{steps} steps from ({start[0]:.3g}, {start[1]:.3g})", fontsize=9, y=1.0)
         for axis in (ax_map.xaxis, ax_map.yaxis, ax_loss.xaxis):
-            axis.set_major_locator(MaxNLocator(4))
+            axis.set_major_locator(MaxNLocator(3))
         if not runs:
             problems.append("no optimizer chosen")
     except Exception as error:  # the last line of defence: a panel must never break
