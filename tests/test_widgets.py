@@ -1,8 +1,6 @@
 """course_lib.widgets and course_lib.plotting, without a browser: the update functions run, draw,
 and draw a divergence instead of raising; the panels build and redraw when a control moves."""
 
-import io
-
 import matplotlib
 
 matplotlib.use("Agg")
@@ -12,22 +10,9 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from figure_helpers import png, texts, drawn_points  # noqa: E402
 from course_lib import plotting, widgets  # noqa: E402
 from course_lib.quadratics import ill_conditioned_quadratic  # noqa: E402
-
-
-def png(fig: Figure) -> bytes:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    return buffer.getvalue()
-
-
-def texts(fig: Figure) -> str:
-    return " | ".join(t.get_text() for ax in fig.axes for t in ax.texts)
-
-
-def drawn_points(ax) -> int:
-    return sum(len(line.get_xdata()) for line in ax.get_lines())
 
 
 UPDATES = {

@@ -1,8 +1,6 @@
 """The panel of notebook 04 (course_lib.widgets.adam_family), without a browser: the update function runs and
 draws, moving a control changes the picture, a divergence is drawn instead of raised, and the panel builds
 and redraws when a control moves."""
-
-import io
 import math
 
 import matplotlib
@@ -13,22 +11,9 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from figure_helpers import png, texts, drawn_points  # noqa: E402
 from course_lib.widgets import adam_family  # noqa: E402
 from course_lib.widgets.adam_family import ADAM_SURFACES, adam_panel, adam_update, step_bound  # noqa: E402
-
-
-def png(fig: Figure) -> bytes:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    return buffer.getvalue()
-
-
-def texts(fig: Figure) -> str:
-    return " | ".join(t.get_text() for ax in fig.axes for t in ax.texts)
-
-
-def drawn_points(ax) -> int:
-    return sum(len(line.get_xdata()) for line in ax.get_lines())
 
 
 @pytest.mark.parametrize("values", [dict(), dict(lr=0.01, beta1=0.0, beta2=0.9, steps=50),

@@ -2,8 +2,6 @@
 draws on every surface, a diverging run is drawn and named instead of raising, moving a control changes the
 picture, and the panel builds and redraws."""
 
-import io
-
 import matplotlib
 
 matplotlib.use("Agg")
@@ -13,22 +11,9 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from figure_helpers import png, texts, drawn_points  # noqa: E402
 from course_lib import widgets  # noqa: E402
 from course_lib.widgets.adaptive import ADAPTIVE_METHODS, ADAPTIVE_SURFACES, adaptive_runs  # noqa: E402
-
-
-def png(fig: Figure) -> bytes:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    return buffer.getvalue()
-
-
-def texts(fig: Figure) -> str:
-    return " | ".join(t.get_text() for ax in fig.axes for t in ax.texts)
-
-
-def drawn_points(ax) -> int:
-    return sum(len(line.get_xdata()) for line in ax.get_lines())
 
 
 def test_exported_from_widgets():

@@ -2,8 +2,6 @@
 and draws, a divergence is drawn and not raised, the panel redraws when a slider moves, and a slider move is fast
 because the rate map and the contour image are computed once per condition number."""
 
-import io
-
 import matplotlib
 
 matplotlib.use("Agg")
@@ -14,19 +12,10 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from figure_helpers import png, texts  # noqa: E402
 from course_lib import widgets  # noqa: E402
 from course_lib.quadratics import momentum_rate, optimal_momentum  # noqa: E402
 from course_lib.widgets import momentum as panel_module  # noqa: E402
-
-
-def png(fig: Figure) -> bytes:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    return buffer.getvalue()
-
-
-def texts(fig: Figure) -> str:
-    return " | ".join(t.get_text() for ax in fig.axes for t in ax.texts)
 
 
 def drawn_points(ax) -> int:
