@@ -123,15 +123,10 @@ def run_widgets_suite(*, only: list[str] | None = None, steps: int | None = None
                 return figure_png(race_update("rosenbrock", x=x, y=2.5, optimizers=DEFAULT_RACE))
 
             _race.cache_clear()
-            median, times, cpu_ms = _median_ms(slider_move if case == "slider move" else new_start, repeats)
         except Exception as error:
-            record.error = f"{type(error).__name__}: {error}".splitlines()[0][:120]
-            yield record
+            yield _failed(record, error)
             continue
-        record.course_ms = median
-        record.extra.update(repeats=len(times), min_ms=round(min(times), 3), max_ms=round(max(times), 3),
-                            cpu_ms=round(cpu_ms, 3))
-        yield record
+        yield _timed(record, slider_move if case == "slider move" else new_start, repeats)
 
 
 def _panel_moves():
@@ -160,13 +155,21 @@ def _panel_rows(names: list[str], repeats: int):
         record = Record("widgets", name, "slider move", None, budget=RACE_BUDGET_MS, budget_on="course_ms",
                         device="cpu", extra={"threads": torch.get_num_threads()})
         counter = iter(range(10 ** 6))
-        try:
-            median, times, cpu_ms = _median_ms(lambda: figure_png(moves[name](next(counter))), repeats)
-        except Exception as error:
-            record.error = f"{type(error).__name__}: {error}".splitlines()[0][:120]
-            yield record
-            continue
-        record.course_ms = median
-        record.extra.update(repeats=len(times), min_ms=round(min(times), 3), max_ms=round(max(times), 3),
-                            cpu_ms=round(cpu_ms, 3))
-        yield record
+        yield _timed(record, lambda: figure_png(moves[name](next(counter))), repeats)
+
+
+def _failed(record: Record, error: Exception) -> Record:
+    record.error = f"{type(error).__name__}: {error}".splitlines()[0][:120]
+    return record
+
+
+def _timed(record: Record, move, repeats: int) -> Record:
+    """Fill a widget row with the median wall-clock ms of ``move()`` (an error becomes the row's error)."""
+    try:
+        median, times, cpu_ms = _median_ms(move, repeats)
+    except Exception as error:
+        return _failed(record, error)
+    record.course_ms = median
+    record.extra.update(repeats=len(times), min_ms=round(min(times), 3), max_ms=round(max(times), 3),
+                        cpu_ms=round(cpu_ms, 3))
+    return record

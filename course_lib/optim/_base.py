@@ -20,13 +20,21 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["Optimizer", "check", "new_step_counter"]
+__all__ = ["Optimizer", "check", "check_adam_hyperparameters", "new_step_counter"]
 
 
 def check(condition: bool, message: str) -> None:
     """Raise ``ValueError(message)`` unless ``condition``: torch.optim's hyperparameter checks."""
     if not condition:
         raise ValueError(message)
+
+
+def check_adam_hyperparameters(lr, eps, betas) -> None:
+    """The checks every Adam-like optimizer starts with, in torch's order and words."""
+    check(0.0 <= lr, f"Invalid learning rate: {lr}")
+    check(0.0 <= eps, f"Invalid epsilon value: {eps}")
+    check(0.0 <= betas[0] < 1.0, f"Invalid beta parameter at index 0: {betas[0]}")
+    check(0.0 <= betas[1] < 1.0, f"Invalid beta parameter at index 1: {betas[1]}")
 
 
 def new_step_counter() -> torch.Tensor:

@@ -42,7 +42,7 @@ import math
 
 import torch
 
-from ._base import Optimizer, check, new_step_counter
+from ._base import Optimizer, check, check_adam_hyperparameters, new_step_counter
 
 __all__ = ["AdaBound"]
 
@@ -58,10 +58,7 @@ class AdaBound(Optimizer):
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), final_lr=0.1, gamma=1e-3, eps=1e-8,
                  weight_decay=0, amsbound=False, *, maximize=False, foreach=None):
-        check(0.0 <= lr, f"Invalid learning rate: {lr}")
-        check(0.0 <= eps, f"Invalid epsilon value: {eps}")
-        check(0.0 <= betas[0] < 1.0, f"Invalid beta parameter at index 0: {betas[0]}")
-        check(0.0 <= betas[1] < 1.0, f"Invalid beta parameter at index 1: {betas[1]}")
+        check_adam_hyperparameters(lr, eps, betas)
         check(0.0 <= final_lr, f"Invalid final learning rate: {final_lr}")
         check(0.0 <= gamma < 1.0, f"Invalid gamma parameter: {gamma}")
         defaults = dict(lr=lr, betas=betas, final_lr=final_lr, gamma=gamma, eps=eps,
