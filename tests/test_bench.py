@@ -31,13 +31,14 @@ def test_optimizer_suite_records_on_tiny_parameters():
         data = record.as_dict()
         assert OPTIMIZER_KEYS <= data.keys()
         assert list(data)[:5] == ["name", "case", "course_ms", "torch_ms", "ratio"]
-        assert data["device"] == "cpu" and data["budget"] == 1.3
+        budget = {row.name: row.budget for row in optimizer_suite.ROWS}[record.name]  # None: a cost reference
+        assert data["device"] == "cpu" and data["budget"] == budget and budget in (1.3, None)
         if record.name.startswith("SGD"):  # the optimizers may still be placeholders elsewhere; SGD is real
             assert record.error is None
         if record.error is None:
             assert data["course_ms"] > 0 and data["torch_ms"] > 0
             assert data["ratio"] == pytest.approx(data["course_ms"] / data["torch_ms"], rel=1e-3)
-            assert data["steps"] == 2 and data["over_budget"] in (True, False)
+            assert data["steps"] == 2 and data["over_budget"] in ((True, False) if budget else (None,))
         else:
             assert data["course_ms"] is None and data["ratio"] is None
     json.loads(bench.records_to_json(records))

@@ -66,3 +66,66 @@ def test_data_on_the_device(device):
     cpu = make_linear_regression(n=50, d=3)
     assert torch.equal(data.X.cpu(), cpu.X)
     assert data.to("cpu").X.device.type == "cpu"
+
+
+# --- the digits (scikit-learn's bundled copy) ---
+
+from course_lib.data import DigitsData, load_digits  # noqa: E402
+
+
+def test_digits_split_sizes_disjoint_and_complete():
+    from sklearn.datasets import load_digits as sk_load
+
+    data = load_digits(seed=0)
+    sizes = [data.y_train.shape[0], data.y_val.shape[0], data.y_test.shape[0]]
+    assert sum(sizes) == 1797 and sizes[1] == sizes[2] == round(0.2 * 1797)
+    assert data.X_train.shape == (sizes[0], 64) and data.y_train.dtype == torch.int64
+    # every sample appears exactly once: undo the standardization and match the raw rows
+    raw = torch.as_tensor(sk_load().data, dtype=torch.float64)
+    back = torch.cat([data.split(s)[0].double() * data.std.double() + data.mean.double() for s in ("train", "val", "test")])
+    key = lambda rows: sorted(map(tuple, rows.round().long().tolist()))  # noqa: E731
+    assert key(back) == key(raw)
+    labels = torch.cat([data.y_train, data.y_val, data.y_test]).bincount()
+    assert torch.equal(labels, torch.as_tensor(sk_load().target).bincount())
+
+
+def test_digits_standardized_with_training_statistics_only():
+    data = load_digits(seed=1, dtype=torch.float64)
+    mean, std = data.X_train.mean(0), data.X_train.std(0)
+    constant = data.std == 1.0
+    assert torch.allclose(mean, torch.zeros(64, dtype=torch.float64), atol=1e-12)
+    assert torch.allclose(std[~constant & (std > 0)], torch.ones(64, dtype=torch.float64)[~constant & (std > 0)])
+    # validation features are NOT standardized with their own statistics
+    assert data.X_val.mean(0).abs().max() > 1e-3
+
+
+def test_digits_seeds_images_and_global_rng():
+    torch.manual_seed(5)
+    before = torch.get_rng_state()
+    a, b, c = load_digits(seed=3), load_digits(seed=3), load_digits(seed=4)
+    assert torch.equal(torch.get_rng_state(), before)
+    assert torch.equal(a.X_train, b.X_train) and torch.equal(a.y_test, b.y_test)
+    assert not torch.equal(a.y_test, c.y_test)
+    img = a.images("val")
+    assert img.shape == (a.y_val.shape[0], 1, 8, 8) and torch.equal(img.reshape(-1, 64), a.X_val)
+    im = load_digits(seed=3, as_images=True)
+    assert im.X_train.shape[1:] == (1, 8, 8) and torch.equal(im.X_train.reshape(-1, 64), a.X_train)
+    assert torch.equal(im.as_flat().X_test, a.X_test) and torch.equal(a.as_images().X_val, im.X_val)
+    assert a.train[0] is a.X_train and a.val[1] is a.y_val and a.test[0] is a.X_test
+    assert "train=" in repr(a)
+
+
+def test_digits_bad_arguments():
+    with pytest.raises(ValueError):
+        load_digits(val_fraction=0.6, test_fraction=0.5)
+    with pytest.raises(ValueError):
+        load_digits(val_fraction=-0.1)
+    with pytest.raises(ValueError):
+        load_digits().split("dev")
+
+
+def test_digits_on_the_device(device):
+    data = load_digits(device=device)
+    assert data.X_train.device.type == device.type and data.y_val.device.type == device.type
+    assert isinstance(data.to("cpu"), DigitsData) and data.to(torch.float64).X_test.dtype == torch.float64
+    assert data.to(torch.float64).y_test.dtype == torch.int64

@@ -11,6 +11,10 @@ the records as JSON (``--json``). Suites so far:
   starts x 200 steps on a 2-D surface, budget 2 s.
 * ``widgets`` (:mod:`course_lib.bench.surfaces`): one update of the optimizer-race
   panel (recompute, redraw, PNG), budget 150 ms median.
+* ``second_order`` (:mod:`course_lib.bench.second_order`): one Hessian-vector product vs one
+  gradient on a small MLP (budget 4x), one K-FAC step vs one SGD step.
+* ``ogr`` (:mod:`course_lib.bench.ogr`): one OGR step (diagonal, subspace d = 2, 8, 32) vs one
+  SGD-momentum step, D = 1e4 to 1e6; information, no budget.
 
 Timing: the course's code and the reference run in alternating turns, each
 call timed on its own (with a device synchronize on GPUs), and the medians are
@@ -27,6 +31,8 @@ from ._core import (SUITES, Record, Suite, device_synchronizer, format_table, it
                     register_suite, time_interleaved)
 from . import optimizers  # noqa: E402,F401  (registers the suite)
 from . import surfaces  # noqa: E402,F401  (registers the suites trajectories and widgets)
+from . import second_order  # noqa: E402,F401  (registers the suite second_order)
+from . import ogr  # noqa: E402,F401  (registers the suite ogr)
 
 __all__ = ["SUITES", "Record", "Suite", "register_suite", "time_interleaved", "device_synchronizer",
            "format_table", "records_to_json", "iter_suites", "run"]

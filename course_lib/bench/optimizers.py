@@ -11,6 +11,15 @@ identical parameters and identical fixed gradients, on
 Two cases: the parameter shapes of torchvision's ResNet-18 (62 tensors, 11,689,512
 values; many medium tensors, where per-tensor overhead shows) and one tensor of
 10M values (pure memory bandwidth).
+
+Notebook 11's optimizers: ``Muon`` against ``torch.optim.Muon`` on the same values seen as
+matrices (a convolution kernel ``(o, i, k, k)`` as ``(o, i k k)``, the 10M vector as
+``1000 x 10000``; vectors and scalars dropped: Muon takes matrices only); ``ScheduleFreeSGD`` /
+``ScheduleFreeAdamW`` against the authors' ``schedulefree`` package (both in train mode). torch
+has no Lion or Shampoo: their rows time ``torch.optim.AdamW`` beside them as a **cost reference**
+(labelled so in the reference column). Lion keeps the 1.3x budget (one state tensor and no square
+root: it should cost no more than AdamW); Shampoo (inverse roots by eigendecomposition, refreshed
+every 10 steps) has no budget: its ratio is the price of its preconditioner.
 """
 
 from __future__ import annotations
@@ -73,6 +82,9 @@ class OptimizerRow:
     kwargs: dict
     reference: str  # what build_reference builds, for the record
     build_reference: Callable
+    budget: float | None = BUDGET  # None: a cost reference only, nothing to stay under
+    matrices: bool = False  # time on the case's values seen as matrices (Muon)
+    train_mode: bool = False  # call .train() on both optimizers first (schedule-free)
 
     @property
     def course(self) -> str:
@@ -80,7 +92,28 @@ class OptimizerRow:
 
     def build_course(self, params):
         from .. import optim  # imported late: a broken optimizer file must not stop the other rows
-        return getattr(optim, self.course_class)(params, **self.kwargs)
+        return _in_train_mode(getattr(optim, self.course_class)(params, **self.kwargs), self.train_mode)
+
+    def build_ref(self, params):
+        return _in_train_mode(self.build_reference(params), self.train_mode)
+
+
+def _in_train_mode(optimizer, train_mode: bool):
+    if train_mode:
+        optimizer.train()
+    return optimizer
+
+
+def as_matrices(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Views for Muon: ``(o, i, k, k) -> (o, i*k*k)``, matrices as they are, a vector of >= 1e6 values as
+    ``1000 x n/1000``; other vectors and scalars are dropped."""
+    out = []
+    for t in tensors:
+        if t.dim() >= 2:
+            out.append(t.reshape(t.shape[0], -1))
+        elif t.dim() == 1 and t.numel() >= 1_000_000 and t.numel() % 1000 == 0:
+            out.append(t.reshape(1000, -1))
+    return out
 
 
 def _against_torch(name, course_class=None, reference_class=None, reference_kwargs=None, **kwargs):
@@ -96,6 +129,20 @@ def _adabound(params):
     return adabound.AdaBound(params)
 
 
+def _cost_reference(name, course_class, **kwargs):
+    """A row for an optimizer torch lacks: torch.optim.AdamW() beside it, to show what it costs."""
+    return OptimizerRow(name, course_class, kwargs, "torch.optim.AdamW() (cost reference: torch has no "
+                        f"{course_class})", lambda params: torch.optim.AdamW(params),
+                        budget=BUDGET if course_class == "Lion" else None)
+
+
+def _schedulefree(class_name):
+    def build(params):
+        import schedulefree  # the authors' package (Defazio et al. 2024)
+        return getattr(schedulefree, class_name)(params)
+    return build
+
+
 ROWS: list[OptimizerRow] = [
     _against_torch("SGD"),
     _against_torch("SGD momentum", "SGD", momentum=0.9),
@@ -109,6 +156,14 @@ ROWS: list[OptimizerRow] = [
     _against_torch("NAdam"),
     _against_torch("Adafactor"),
     OptimizerRow("AdaBound", "AdaBound", {}, "adabound.AdaBound()", _adabound),
+    OptimizerRow("Muon", "Muon", {}, "torch.optim.Muon() (on the values as matrices)",
+                 lambda params: torch.optim.Muon(params), matrices=True),
+    OptimizerRow("ScheduleFreeSGD", "ScheduleFreeSGD", {}, "schedulefree.SGDScheduleFree()",
+                 _schedulefree("SGDScheduleFree"), train_mode=True),
+    OptimizerRow("ScheduleFreeAdamW", "ScheduleFreeAdamW", {}, "schedulefree.AdamWScheduleFree()",
+                 _schedulefree("AdamWScheduleFree"), train_mode=True),
+    _cost_reference("Lion", "Lion"),
+    _cost_reference("Shampoo", "Shampoo", update_freq=10),
 ]
 
 
@@ -154,15 +209,18 @@ def run_optimizer_suite(*, only: list[str] | None = None, steps: int | None = No
         grads = [torch.randn(shape, generator=generator).to(device) for shape in shapes]
         numel = sum(math.prod(shape) for shape in shapes)
         for row in rows:
-            record = Record(suite="optimizers", name=row.name, case=case, course_ms=None, budget=BUDGET,
+            record = Record(suite="optimizers", name=row.name, case=case, course_ms=None, budget=row.budget,
                             reference=row.reference, reference_key="torch_ms", device=str(device),
                             extra={"course": row.course, "tensors": len(shapes), "numel": numel, "dtype": "float32",
                                    "threads": torch.get_num_threads()})
             try:
-                course_params = _parameters(values, grads)
-                reference_params = _parameters(values, grads)
+                row_values, row_grads = (as_matrices(values), as_matrices(grads)) if row.matrices else (values, grads)
+                if not row_values:
+                    raise ValueError("no matrix-shaped parameters in this case")
+                course_params = _parameters(row_values, row_grads)
+                reference_params = _parameters(row_values, row_grads)
                 course_optimizer = row.build_course(course_params)
-                reference_optimizer = row.build_reference(reference_params)
+                reference_optimizer = row.build_ref(reference_params)
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")  # adabound uses torch's deprecated add_(scalar, tensor)
                     course_times, reference_times = time_interleaved(

@@ -14,6 +14,24 @@ Check functions (a check cell imports one and calls it once)::
     check_assign_basins(assign_basins)            # assign_basins(final_points, minima, tol) -> labels (notebook 05)
     check_classify_critical_point(classify)       # classify(hessian, tol) -> 'minimum'/... (notebook 06)
     check_perturbed_gd(perturbed_gd)              # perturbed_gd(grad_fn, x0, lr, radius, threshold, steps, generator)
+    check_lion(Lion)                              # a Lion class vs the paper's equations (notebook 11)
+    check_newton_schulz(newton_schulz)            # newton_schulz(G, coefficients, steps) -> U p(S) V^T (notebook 11)
+    check_schedule_free_sgd(schedule_free_sgd)    # schedule_free_sgd(grad_fn, x0, lr, momentum, steps) -> x's (nb 11)
+    check_online_parabola(online_parabola)        # online_parabola(thetas, grads, beta) -> (lam, p) (notebook 09)
+    check_hessian_from_moments(hessian_from_moments)  # (sigma, cov) -> H with H S + S H = C + C^T (notebook 09)
+    check_ogr_step(ogr_step)                      # ogr_step(theta, m_theta, m_g, H, div, cut) -> new theta (nb 09)
+    check_network_hvp(hvp)                        # hvp(loss_fn, params, vs) -> [H v per parameter] (notebook 08)
+    check_newton_direction(newton_direction)      # (grad, hessian, damping) -> -(H + damping I)^{-1} g (notebook 08)
+    check_saddle_free_direction(sfn_direction)    # (grad, hessian, damping) -> -(|H| + damping I)^{-1} g (nb 08)
+    check_lbfgs_direction(lbfgs_direction)        # (grad, s_list, y_list) -> -H_k g, two-loop recursion (nb 08)
+    check_kfac_factors(kfac_factors)              # (inputs, output_grads) -> (A, G) with a bias column (nb 08)
+    check_select_learning_rate(select)            # select(val_accuracy, val_loss) -> index of the chosen lr (nb 10)
+    check_wilson_features(wilson_features)        # wilson_features(y) -> (n, 3 + 5n) design of Wilson et al. (nb 10)
+    check_swats(SWATS)                            # SWATS optimizer class: Adam, then SGD at the projected lr (nb 10)
+    check_balancedness(balancedness)              # balancedness(weights) -> max_j ||W_{j+1}^T W_{j+1} - W_j W_j^T|| (nb 07)
+    check_balanced_factors(balanced_factors)      # balanced_factors(A, dims) -> balanced layers with product A (nb 07)
+    check_end_to_end_update(end_to_end_update)    # (W, grad, lr, depth) -> W - lr sum_j [WW^T]^.. grad [W^TW]^.. (nb 07)
+    check_saxe_mode_strength(saxe_mode_strength)  # (t, s, u0, tau) -> Saxe et al.'s sigmoid u(t) (nb 07)
 
 A check compares the learner's code in float64 with an independent reference (torch.optim, the
 ``adabound`` package, closed forms) on several cases. On success it prints one fixed line,
@@ -26,16 +44,29 @@ original check cells back, runs the notebook under nbval and scores each exercis
 :mod:`course_lib.grading.grader`.
 """
 
+from .frontier_checks import check_lion, check_newton_schulz, check_schedule_free_sgd
+from .comparison_checks import check_select_learning_rate, check_swats, check_wilson_features
 from .exercises import (check_gradient_descent, check_hvp, check_minibatch_sgd, check_momentum_rate,
                         check_optimal_momentum, check_step_size_theory)
+from .linear_net_checks import (check_balanced_factors, check_balancedness, check_end_to_end_update,
+                                check_saxe_mode_strength)
 from .optimizers import OPTIMIZER_CHECKS, check_optimizer
+from .ogr_checks import check_hessian_from_moments, check_ogr_step, check_online_parabola
 from .saddle_checks import check_classify_critical_point, check_perturbed_gd
+from .second_order_checks import (check_kfac_factors, check_lbfgs_direction, check_network_hvp,
+                                  check_newton_direction, check_saddle_free_direction)
 from .surface_checks import check_assign_basins, check_hessian_2d
 
 __all__ = ["check_optimizer", "check_hvp", "check_gradient_descent", "check_step_size_theory",
            "check_classify_critical_point", "check_perturbed_gd",
            "check_minibatch_sgd", "check_momentum_rate", "check_optimal_momentum", "OPTIMIZER_CHECKS",
            "check_hessian_2d", "check_assign_basins",
+           "check_lion", "check_newton_schulz", "check_schedule_free_sgd",
+           "check_online_parabola", "check_hessian_from_moments", "check_ogr_step",
+           "check_network_hvp", "check_newton_direction", "check_saddle_free_direction", "check_lbfgs_direction",
+           "check_kfac_factors",
+           "check_select_learning_rate", "check_wilson_features", "check_swats",
+           "check_balancedness", "check_balanced_factors", "check_end_to_end_update", "check_saxe_mode_strength",
            "grade_notebook", "GradeReport", "ExerciseResult", "restore_check_cells"]
 
 _GRADER_NAMES = {"grade_notebook", "GradeReport", "ExerciseResult", "restore_check_cells"}

@@ -19,7 +19,15 @@ Adamax     Adam with the infinity norm                 Kingma & Ba 2015
 NAdam      Adam with Nesterov momentum                 Dozat 2016
 Adafactor  factored second moments                     Shazeer & Stern 2018
 AdaBound   Adam clipped into a band that tends to SGD  Luo, Xiong, Liu & Sun 2019
+Lion       sign of an interpolated momentum            Chen et al. 2023
+Shampoo    L^-1/4 G R^-1/4: Kronecker-factored Adagrad  Gupta, Koren & Singer 2018
+Muon       momentum orthogonalized by Newton-Schulz    Jordan et al. 2024
+SF-SGD     schedule-free SGD (averaging, no schedule)  Defazio et al. 2024
+SF-AdamW   schedule-free AdamW                         Defazio et al. 2024
 =========  ==========================================  ======================
+
+(SF-SGD, SF-AdamW: ``ScheduleFreeSGD``, ``ScheduleFreeAdamW``; call their ``train()`` before
+training and ``eval()`` before evaluating.)
 """
 
 from ._base import Optimizer
@@ -29,9 +37,14 @@ from .adafactor import Adafactor
 from .adagrad import Adagrad
 from .adam import Adam, AdamW, AMSGrad
 from .adamax import Adamax
+from .lion import Lion
+from .muon import Muon, MuonWithAdamW
 from .nadam import NAdam
 from .rmsprop import RMSprop
+from .schedule_free import ScheduleFreeAdamW, ScheduleFreeSGD
 from .sgd import SGD
+from .shampoo import Shampoo
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "Adadelta", "RMSprop", "Adam", "AdamW", "AMSGrad",
-           "Adamax", "NAdam", "Adafactor", "AdaBound"]
+           "Adamax", "NAdam", "Adafactor", "AdaBound",
+           "Lion", "Shampoo", "Muon", "MuonWithAdamW", "ScheduleFreeSGD", "ScheduleFreeAdamW"]

@@ -20,6 +20,10 @@ from .momentum import draw_rate_map, momentum_panel, momentum_update
 from .adaptive import adaptive_panel, adaptive_update
 from .adam_family import adam_panel, adam_update
 from .race import RACERS, race_panel, race_update
+from .linear_nets import linear_net_panel, linear_net_update
+from .second_order import second_order_panel, second_order_update
+from .comparison import COMPARISON_OPTIMIZERS, comparison_panel, comparison_update
+from .ogr import ogr_panel, ogr_update
 
 __all__ = ["build_panel", "figure_png", "slider_style",
            "gd_quadratic_update", "gd_quadratic_panel", "batch_size_update", "batch_size_panel",
@@ -27,4 +31,8 @@ __all__ = ["build_panel", "figure_png", "slider_style",
            "momentum_update", "momentum_panel", "draw_rate_map",
            "adaptive_update", "adaptive_panel",
            "adam_update", "adam_panel",
-           "race_update", "race_panel", "RACERS"]
+           "race_update", "race_panel", "RACERS",
+           "linear_net_update", "linear_net_panel",
+           "second_order_update", "second_order_panel",
+           "comparison_update", "comparison_panel", "COMPARISON_OPTIMIZERS",
+           "ogr_update", "ogr_panel"]

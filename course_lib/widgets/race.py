@@ -44,6 +44,16 @@ class Racer:
     lr_scale: str = "adaptive"  # "gd" (lr ~ 1/L), "adaptive" (lr ~ distance per step), or a fixed factor
 
 
+def _in_train_mode(optimizer_cls):
+    """A factory for schedule-free optimizers, which must be put in train mode before their first step."""
+    def make(params, **hparams):
+        optimizer = optimizer_cls(params, **hparams)
+        optimizer.train()
+        return optimizer
+    make.__name__ = optimizer_cls.__name__
+    return make
+
+
 RACERS: dict[str, Racer] = {
     "sgd": Racer("GD", optim.SGD, {}, "gd"),
     "momentum": Racer("momentum 0.9", optim.SGD, {"momentum": 0.9}, "gd"),
@@ -56,6 +66,11 @@ RACERS: dict[str, Racer] = {
     "adamax": Racer("Adamax", optim.Adamax),
     "nadam": Racer("NAdam", optim.NAdam),
     "adabound": Racer("AdaBound", optim.AdaBound),
+    # notebook 11 (Muon needs matrices, so it does not race on a 2-D point)
+    "lion": Racer("Lion", optim.Lion),
+    "shampoo": Racer("Shampoo", optim.Shampoo, {}, "adagrad"),  # on a vector: full-matrix Adagrad
+    "sf_sgd": Racer("SF-SGD", _in_train_mode(optim.ScheduleFreeSGD), {}, "gd"),  # the path of y
+    "sf_adamw": Racer("SF-AdamW", _in_train_mode(optim.ScheduleFreeAdamW)),
 }
 DEFAULT_RACE = ("sgd", "momentum", "rmsprop", "adam")
 

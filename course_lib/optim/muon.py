@@ -1,0 +1,188 @@
+r"""Muon: momentum, orthogonalized by a Newton-Schulz iteration (Jordan et al., 2024).
+
+For a weight *matrix* :math:`W \in \mathbb{R}^{m \times n}` Muon keeps SGD's momentum
+:math:`B` and steps along its "orthogonalization": with the SVD
+:math:`B = U \Sigma V^\top`, the update is (approximately) :math:`O = U V^\top`, the
+matrix with the same singular vectors and every singular value set to 1. It is the
+steepest-descent direction for the spectral norm,
+:math:`O = \arg\max_{\|O\|_2 \le 1} \langle B, O \rangle`: every direction the momentum
+points to moves equally far, so rare directions (small singular values) are not
+drowned by the few dominant ones that a gradient of a hidden layer is made of.
+
+Computing an SVD each step is slow on an accelerator; an odd matrix polynomial is fast.
+After scaling :math:`X_0 = B / \|B\|_F` (so every singular value is in :math:`(0, 1]`),
+
+.. math::
+
+    A_k = X_k X_k^\top, \qquad X_{k+1} = a X_k + (b A_k + c A_k^2)\, X_k
+
+acts on each singular value separately, :math:`\sigma \mapsto a\sigma + b\sigma^3 + c\sigma^5`,
+and leaves the singular vectors alone. The classic cubic Newton-Schulz coefficients
+:math:`(1.5, -0.5, 0)` drive every :math:`\sigma \in (0, \sqrt 3)` to 1; Muon's quintic
+:math:`(3.4445, -4.7750, 2.0315)` are chosen for a steep slope at 0, so that five steps push even
+tiny singular values up to about :math:`[0.7, 1.2]`, not exactly 1, which trains just as well.
+
+The step (momentum :math:`\mu`, learning rate :math:`\gamma`, decoupled weight decay :math:`\lambda`):
+
+.. math::
+
+    B_t &= \mu B_{t-1} + g_t \quad\text{(kept, as torch does, as the lerp } B_t = \mu B_{t-1} + (1-\mu) g_t\text{)} \\
+    \tilde B_t &= g_t + \mu B_t \ \text{(Nesterov, as a lerp too)} \quad\text{or}\quad B_t \\
+    \theta_t &= (1 - \gamma\lambda)\,\theta_{t-1} - \gamma' \, \mathrm{NS}_5(\tilde B_t),
+    \qquad \gamma' = \gamma \sqrt{\max(1, m/n)} \ \text{("original") or } 0.2\gamma\sqrt{\max(m, n)}
+
+The orthogonalized update has RMS about :math:`1/\sqrt{\max(m, n)}`; the adjusted :math:`\gamma'`
+evens that out across shapes ("match_rms_adamw" makes it about AdamW's 0.2, so AdamW's learning
+rate can be reused).
+
+Muon is for the 2-D weights of hidden layers; biases, gains, embeddings and the output layer go to
+AdamW (see :func:`split_muon_params`).
+
+References: Jordan, Jin, Boza, You, Cesista, Newhouse & Bernstein, "Muon: An optimizer for hidden
+layers in neural networks" (blog post, 2024); Bernstein & Newhouse, "Old optimizer, new norm: an
+anthology" (2024); Liu et al., "Muon is scalable for LLM training" (2025); Higham, "Functions of
+matrices" (SIAM 2008), ch. 8, for the Newton-Schulz iteration.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ._base import Optimizer, check, check_adam_hyperparameters
+from .adam import Adam
+
+__all__ = ["Muon", "MuonWithAdamW", "newton_schulz", "split_muon_params", "MUON_NS_COEFFICIENTS"]
+
+MUON_NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
+
+
+def newton_schulz(matrix: torch.Tensor, ns_coefficients=MUON_NS_COEFFICIENTS, ns_steps: int = 5,
+                  eps: float = 1e-7, *, dtype: torch.dtype | None = torch.bfloat16) -> torch.Tensor:
+    r"""Approximately orthogonalize ``matrix`` (``U V^T`` from its SVD) with ``ns_steps`` Newton-Schulz steps.
+
+    ``dtype``: the precision of the iteration. Muon (and torch.optim.Muon) runs it in bfloat16,
+    which is plenty for an update direction and fast on accelerators; ``dtype=None`` keeps the
+    input's (float64 to study the iteration). The result has that dtype. Errors as torch's.
+    """
+    if ns_steps >= 100:
+        raise ValueError("Number of steps must be less than 100 for computational efficiency")
+    if matrix.dim() != 2:
+        raise ValueError("Input tensor gradient must be a 2D matrix")
+    if len(ns_coefficients) != 3:
+        raise ValueError("Coefficients must be a tuple of exactly 3 values")
+    a, b, c = ns_coefficients
+    x = matrix if dtype is None else matrix.to(dtype)
+    tall = matrix.size(0) > matrix.size(1)
+    if tall:  # work with the wide side: X X^T is then the smaller Gram matrix
+        x = x.T
+    x = x / x.norm().clamp(min=eps)  # the Frobenius norm bounds the spectral norm: all sigma <= 1
+    for _ in range(ns_steps):
+        gram = x @ x.T                                        # A = X X^T
+        poly = torch.addmm(gram, gram, gram, beta=b, alpha=c)  # b A + c A^2
+        x = torch.addmm(x, poly, x, beta=a)                   # a X + (b A + c A^2) X
+    return x.T if tall else x
+
+
+def _adjusted_lr(lr: float, adjust_lr_fn, shape) -> float:
+    rows, cols = shape[:2]
+    if adjust_lr_fn is None or adjust_lr_fn == "original":
+        ratio = math.sqrt(max(1, rows / cols))
+    elif adjust_lr_fn == "match_rms_adamw":
+        ratio = 0.2 * math.sqrt(max(rows, cols))
+    else:
+        ratio = 1.0
+    return lr * ratio
+
+
+def split_muon_params(model: torch.nn.Module, *, exclude=()):
+    """``(matrices, others)``: the 2-D weights for Muon, and everything else (biases, ...) for AdamW.
+
+    ``exclude``: modules whose weights go to ``others`` anyway (e.g. the output layer, as Muon's authors do).
+    """
+    excluded = {id(p) for module in exclude for p in module.parameters()}
+    matrices, others = [], []
+    for param in model.parameters():
+        if param.requires_grad:
+            (matrices if param.dim() == 2 and id(param) not in excluded else others).append(param)
+    return matrices, others
+
+
+class Muon(Optimizer):
+    r"""Muon: SGD-Nesterov momentum whose update is orthogonalized, for 2-D parameters only.
+
+    Same arguments, defaults (``lr=1e-3``, ``weight_decay=0.1``, ``momentum=0.95``,
+    ``nesterov=True``, ``ns_coefficients=(3.4445, -4.7750, 2.0315)``, ``eps=1e-7``,
+    ``ns_steps=5``, ``adjust_lr_fn=None``), state (``momentum_buffer``), errors and numbers as
+    :class:`torch.optim.Muon` (whose Newton-Schulz iteration runs in bfloat16, and so does this one).
+    """
+
+    def __init__(self, params, lr=1e-3, weight_decay=0.1, momentum=0.95, nesterov=True,
+                 ns_coefficients=MUON_NS_COEFFICIENTS, eps=1e-7, ns_steps=5, adjust_lr_fn=None):
+        if isinstance(lr, torch.Tensor) and lr.numel() != 1:
+            raise ValueError("Tensor lr must be 1-element")
+        check(0.0 <= lr, f"Learning rate should be >= 0 but is: {lr}")
+        check(0.0 <= momentum, f"momentum should be >= 0 but is: {momentum}")
+        check(0.0 <= weight_decay, f"weight decay should be >= 0 but is: {weight_decay}")
+        check(adjust_lr_fn in (None, "original", "match_rms_adamw"),
+              f"Adjust learning rate function {adjust_lr_fn} is not supported")
+        defaults = dict(lr=lr, weight_decay=weight_decay, momentum=momentum, nesterov=nesterov,
+                        ns_coefficients=ns_coefficients, eps=eps, ns_steps=ns_steps, adjust_lr_fn=adjust_lr_fn)
+        super().__init__(params, defaults)
+        for group in self.param_groups:
+            for param in group["params"]:
+                check(param.dim() == 2,
+                      f"Muon only supports 2D parameters whereas we found a parameter with size: {param.size()}")
+
+    def init_state(self, param, state, group):
+        if param.is_complex():
+            raise RuntimeError("Muon does not support complex parameters")
+        state["momentum_buffer"] = torch.zeros_like(param, memory_format=torch.preserve_format)
+
+    def update(self, param, grad, state, group):
+        if grad.dim() != 2:
+            raise ValueError("Param gradient must be a 2D matrix")
+        lr, momentum = float(group["lr"]), group["momentum"]
+        buffer = state["momentum_buffer"]
+        buffer.lerp_(grad, 1 - momentum)
+        direction = grad.lerp(buffer, momentum) if group["nesterov"] else buffer
+        update = newton_schulz(direction, group["ns_coefficients"], group["ns_steps"], group["eps"])
+        param.mul_(1 - lr * group["weight_decay"])
+        param.add_(update, alpha=-_adjusted_lr(lr, group["adjust_lr_fn"], param.shape))
+
+
+class MuonWithAdamW(Optimizer):
+    r"""Muon for the 2-D parameters and AdamW for all others (biases, gains, 0-d and 1-d tensors), in one optimizer.
+
+    How Muon is used in practice (Jordan et al.'s "Muon with auxiliary Adam"): a model's
+    ``parameters()`` go in, :class:`Muon`'s rule is applied to every matrix and
+    :class:`~course_lib.optim.AdamW`'s rule (``adamw_lr``, ``adamw_betas``, ``adamw_eps``,
+    ``adamw_weight_decay``) to the rest. Two param groups, marked ``use_muon``; ``lr`` is Muon's (the
+    one a learning-rate sweep tunes), and a scheduler scales both groups. Conv kernels would need a
+    reshape to matrices first: this class sends tensors that are not 2-D to AdamW.
+    """
+
+    def __init__(self, params, lr=0.02, momentum=0.95, nesterov=True, weight_decay=0.0,
+                 ns_coefficients=MUON_NS_COEFFICIENTS, eps=1e-7, ns_steps=5, adjust_lr_fn=None, *,
+                 adamw_lr=3e-3, adamw_betas=(0.9, 0.999), adamw_eps=1e-8, adamw_weight_decay=0.0):
+        params = list(params)
+        check(all(isinstance(p, torch.Tensor) for p in params), "MuonWithAdamW takes a list of tensors, not groups")
+        check(0.0 <= lr, f"Learning rate should be >= 0 but is: {lr}")
+        check(0.0 <= momentum, f"momentum should be >= 0 but is: {momentum}")
+        check(0.0 <= weight_decay, f"weight decay should be >= 0 but is: {weight_decay}")
+        check_adam_hyperparameters(adamw_lr, adamw_eps, adamw_betas)
+        check(0.0 <= adamw_weight_decay, f"Invalid weight_decay value: {adamw_weight_decay}")
+        muon = dict(params=[p for p in params if p.dim() == 2], use_muon=True, lr=lr, momentum=momentum,
+                    nesterov=nesterov, weight_decay=weight_decay, ns_coefficients=ns_coefficients, eps=eps,
+                    ns_steps=ns_steps, adjust_lr_fn=adjust_lr_fn)
+        adamw = dict(params=[p for p in params if p.dim() != 2], use_muon=False, lr=adamw_lr,
+                     betas=tuple(adamw_betas), eps=adamw_eps, weight_decay=adamw_weight_decay, amsgrad=False,
+                     maximize=False, decoupled_weight_decay=True, foreach=False)
+        super().__init__([group for group in (muon, adamw) if group["params"]], {})
+
+    def init_state(self, param, state, group):
+        (Muon if group["use_muon"] else Adam).init_state(self, param, state, group)
+
+    def update(self, param, grad, state, group):
+        (Muon if group["use_muon"] else Adam).update(self, param, grad, state, group)

@@ -1,0 +1,108 @@
+r"""Panel of notebook 07: gradient descent on a deep linear network, seen through its trajectory.
+
+Controls: the depth :math:`N`, the initialization scale, the learning rate, the number of steps and the start,
+``"gaussian"`` (independent layers with :math:`\mathcal N(0, \text{scale}^2/d)` entries) or ``"balanced"``
+(the *same* end-to-end matrix as the Gaussian start, split evenly over the layers with
+:func:`course_lib.linear_nets.balanced_factors`, so that only the balancedness differs).
+
+Three plots over the steps: the loss :math:`\tfrac12\|W_N\cdots W_1 - \Phi\|_F^2` (log scale) against the
+target :data:`TARGET` (singular values 3, 2, 1, 0.5), the singular values of every layer, and the
+balancedness :math:`\max_j\|W_{j+1}^\top W_{j+1} - W_j W_j^\top\|_F`. A run whose loss stops being finite
+is cut and the plots say "diverged at step k"; nothing raises.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import torch
+from matplotlib.figure import Figure
+
+from .. import linear_nets as ln
+from ..plotting import mark_diverged, new_figure
+from ..quadratics import single_threaded
+from ._panel import build_panel, slider_style
+
+__all__ = ["linear_net_update", "linear_net_panel", "linear_net_run", "TARGET", "TARGET_SINGULAR_VALUES",
+           "INITS"]
+
+TARGET_SINGULAR_VALUES = (3.0, 2.0, 1.0, 0.5)
+INITS = ("balanced", "gaussian")
+_FLOOR = 1e-16
+
+
+def _target() -> torch.Tensor:
+    g = torch.Generator().manual_seed(7)
+    n = len(TARGET_SINGULAR_VALUES)
+    u, _ = torch.linalg.qr(torch.randn(n, n, generator=g, dtype=torch.float64))
+    v, _ = torch.linalg.qr(torch.randn(n, n, generator=g, dtype=torch.float64))
+    return u @ torch.diag(torch.tensor(TARGET_SINGULAR_VALUES, dtype=torch.float64)) @ v.T
+
+
+TARGET = _target()
+"""The 4 x 4 target :math:`\\Phi = U \\operatorname{diag}(3, 2, 1, 0.5) V^\\top` (random orthogonal U, V, seed 7)."""
+
+
+@lru_cache(maxsize=32)
+@single_threaded
+def linear_net_run(depth: int = 3, scale: float = 0.3, lr: float = 0.05, init: str = "balanced", steps: int = 300,
+                   seed: int = 0) -> ln.LinearNetRun:
+    """The recorded run the panel draws (cached: moving back to a setting redraws without recomputing)."""
+    if init not in INITS:
+        raise ValueError(f"init must be one of {INITS}, got {init!r}")
+    n = TARGET.shape[0]
+    dims = [n] * (int(depth) + 1)
+    weights = ln.gaussian_init(dims, float(scale), generator=torch.Generator().manual_seed(int(seed)))
+    if init == "balanced":
+        weights = ln.balanced_factors(ln.end_to_end(weights), dims)
+    return ln.train_factors(weights, TARGET, float(lr), int(steps), record_singular_values=True, blowup=1e8)
+
+
+def linear_net_update(depth: int = 3, scale: float = 0.3, lr: float = 0.05, init: str = "balanced",
+                      steps: int = 300, seed: int = 0) -> Figure:
+    """Loss, every layer's singular values and the balancedness over the steps of one run."""
+    run = linear_net_run(int(depth), float(scale), float(lr), str(init), int(steps), int(seed))
+    fig, (ax_loss, ax_sv, ax_bal) = new_figure(3, width=3.6, height=3.0)
+    k = range(len(run.loss))
+    loss = torch.tensor(run.loss, dtype=torch.float64).clamp_min(_FLOOR)
+    ax_loss.plot(k, loss, color="black", linewidth=1.3)
+    ax_loss.set_yscale("log")
+    ax_loss.set_xlabel("step")
+    ax_loss.set_title(f"loss, depth {int(depth)}, {init} start", fontsize=9)
+    for sv in TARGET_SINGULAR_VALUES:
+        ax_sv.axhline(sv ** (1.0 / int(depth)), color="gray", linewidth=0.6, linestyle=":")
+    if run.singular_values:
+        for j in range(int(depth)):
+            values = torch.stack([step[j] for step in run.singular_values])
+            for i in range(values.shape[1]):
+                ax_sv.plot(k, values[:, i], color=f"C{j % 10}", linewidth=1.0,
+                           label=f"layer {j + 1}" if i == 0 else None)
+    ax_sv.set_xlabel("step")
+    ax_sv.set_title("singular values of each layer (dotted: s^(1/N))", fontsize=9)
+    if int(depth) <= 6:
+        ax_sv.legend(fontsize=6, loc="lower right")
+    ax_bal.plot(k, torch.tensor(run.balancedness, dtype=torch.float64).clamp_min(_FLOOR), color="tab:purple")
+    ax_bal.set_yscale("log")
+    ax_bal.set_xlabel("step")
+    ax_bal.set_title("balancedness", fontsize=9)
+    if run.diverged_at is not None:
+        for ax in (ax_loss, ax_sv, ax_bal):
+            mark_diverged(ax, run.diverged_at)
+    return fig
+
+
+def linear_net_panel(depth: int = 3, scale: float = 0.3, lr: float = 0.05, init: str = "balanced", steps: int = 300):
+    """Sliders for :func:`linear_net_update` (redrawn when a slider is released)."""
+    import ipywidgets as widgets
+
+    style = slider_style()
+    controls = {
+        "depth": widgets.IntSlider(value=depth, min=1, max=8, description="depth N", **style),
+        "scale": widgets.FloatLogSlider(value=scale, base=10, min=-3, max=0.3, step=0.1, description="init scale",
+                                        **style),
+        "lr": widgets.FloatLogSlider(value=lr, base=10, min=-3, max=0, step=0.1, description="lr", **style),
+        "init": widgets.ToggleButtons(options=list(INITS), value=init, description="start",
+                                      style={"description_width": "initial"}),
+        "steps": widgets.IntSlider(value=steps, min=50, max=1000, step=50, description="steps", **style),
+    }
+    return build_panel(linear_net_update, controls)

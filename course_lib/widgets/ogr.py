@@ -1,0 +1,136 @@
+r"""The OGR panel of notebook 09: Duda's online gradient regression on a 2-D surface, with what it believes.
+
+:func:`ogr_run` runs :class:`course_lib.second_order.OGR` on a surface and records, at every step, the point and
+the curvature the regression estimates: the eigenvalues of the ``2 x 2`` estimate (subspace mode, ``rank`` 1 or 2)
+or the two per-coordinate slopes (diagonal mode, ``rank = 0``), next to the true Hessian's at the same point.
+
+:func:`ogr_update` draws the path (with plain gradient descent at the same ``lr`` for comparison) on the
+surface's contours, and the estimated against the true curvature over the steps. It never raises because a run
+diverged: it stops at the first non-finite point or one far outside the map and says "diverged at step k".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import torch
+from matplotlib.figure import Figure
+
+from ..optim import SGD
+from ..plotting import new_figure
+from ..second_order.ogr import OGR
+from ..surface_plots import surface_trajectories
+from ..surfaces import get_surface
+from ..trajectories import Trajectory, run_trajectory
+from ._panel import build_panel, slider_style
+
+__all__ = ["OGRRun", "ogr_run", "ogr_update", "ogr_panel", "OGR_SURFACES", "OGR_STARTS"]
+
+OGR_SURFACES = ("quartic_saddle", "rotated_ill_conditioned_quadratic", "ill_conditioned_quadratic", "rosenbrock",
+                "himmelblau")
+OGR_STARTS = {"quartic_saddle": (0.5, 1e-3), "rotated_ill_conditioned_quadratic": (-2.0, 0.5),
+              "ill_conditioned_quadratic": (-2.5, 1.0), "rosenbrock": (-1.5, 2.5), "himmelblau": (-0.5, -0.5)}
+
+
+@dataclass
+class OGRRun:
+    """``trajectory`` (a :class:`Trajectory`), ``estimated`` and ``true`` curvatures ``(k, 2)`` (sorted;
+    ``nan`` where not known yet), one row per step taken."""
+
+    trajectory: Trajectory
+    estimated: torch.Tensor
+    true: torch.Tensor
+
+
+def _curvature(opt: OGR, param: torch.Tensor, rank: int | None) -> torch.Tensor:
+    state = opt.state[param]
+    if rank is None:
+        known = state["var_param"] > 0
+        lam = torch.where(known, state["cov_grad_param"] / torch.where(known, state["var_param"], 1.0), torch.nan)
+        return lam.sort().values
+    k = state["basis"].shape[0]
+    if k < 2 or not bool((state["sigma"].diagonal() > 0).all()):
+        out = torch.full((2,), torch.nan, dtype=param.dtype)
+        if k >= 1 and state["sigma"][0, 0] > 0:
+            out[0] = state["hessian"][0, 0]
+        return out
+    return torch.linalg.eigvalsh(state["hessian"][:2, :2])
+
+
+@lru_cache(maxsize=64)
+def ogr_run(surface: str = "quartic_saddle", beta: float = 0.5, rank: int | None = 2, lr: float = 0.01,
+            steps: int = 40, start: tuple | None = None) -> OGRRun:
+    """Run OGR on a catalogue surface from ``start`` (default :data:`OGR_STARTS`) and record its beliefs."""
+    surf = get_surface(surface)
+    start = tuple(start or OGR_STARTS.get(surf.name, surf.default_start))
+    param = torch.tensor(start, dtype=torch.float64, requires_grad=True)
+    opt = OGR([param], lr=lr, beta=beta, rank=rank)
+    points, estimated, true = [param.detach().clone()], [], []
+    (x0, x1), (y0, y1) = surf.bounds
+    box = 100 * max(x1 - x0, y1 - y0)
+    diverged_at = None
+    for k in range(1, steps + 1):
+        param.grad = surf.gradient(param.detach())
+        opt.step()
+        point = param.detach().clone()
+        if not torch.isfinite(point).all() or (point.abs() > box).any():
+            diverged_at = k
+            break
+        points.append(point)
+        estimated.append(_curvature(opt, param, rank))
+        true.append(torch.linalg.eigvalsh(surf.hessian(point)))
+    pts = torch.stack(points)
+    if diverged_at is not None:  # as run_trajectory records it: the tail repeats the last finite point
+        pts = torch.cat([pts, pts[-1:].expand(steps + 1 - len(pts), 2)])
+    traj = Trajectory(pts, surf(pts), diverged_at)
+    empty = torch.zeros(0, 2, dtype=torch.float64)
+    return OGRRun(traj, torch.stack(estimated) if estimated else empty, torch.stack(true) if true else empty)
+
+
+def ogr_update(surface: str = "quartic_saddle", beta: float = 0.5, rank: int = 2, lr: float = 0.01,
+               steps: int = 40) -> Figure:
+    """Left: OGR's path and gradient descent's (same ``lr``). Right: estimated vs true curvature per step.
+
+    ``rank = 0`` is the diagonal (per-coordinate) mode, 1 or 2 the subspace mode.
+    """
+    rank = int(rank)
+    run = ogr_run(surface, float(beta), None if rank == 0 else rank, float(lr), int(steps))
+    gd = run_trajectory(SGD, surface, run.trajectory.points[0], int(steps), lr=float(lr))
+    fig, (ax_path, ax_curv) = new_figure(2, width=4.2, height=3.4)
+    mode = "diagonal" if rank == 0 else f"rank {rank}"
+    surface_trajectories(get_surface(surface), {f"OGR ({mode})": run.trajectory, f"GD lr={lr:g}": gd}, ax_path,
+                         raster=True)
+    n = len(run.estimated)
+    steps_axis = torch.arange(1, n + 1)
+    colors = ("tab:blue", "tab:orange")
+    for i in range(2):
+        ax_curv.plot(steps_axis, run.true[:, i], color=colors[i], lw=1.0, label=f"true eigenvalue {i + 1}")
+        ax_curv.plot(steps_axis, run.estimated[:, i], "o", color=colors[i], ms=3,
+                     label=f"estimated {i + 1}" + (" (coordinate)" if rank == 0 else ""))
+    ax_curv.axhline(0.0, color="0.6", lw=0.6)
+    ax_curv.set_xlabel("step")
+    ax_curv.set_ylabel("curvature")
+    ax_curv.set_yscale("symlog", linthresh=1.0)
+    if run.trajectory.diverged_at is not None:
+        ax_curv.text(0.5, 0.5, f"diverged at step {run.trajectory.diverged_at}", transform=ax_curv.transAxes,
+                     ha="center", color="crimson")
+    ax_curv.set_title(f"beta = {beta:g}: what the regression believes", fontsize=9)
+    ax_curv.legend(fontsize=6, loc="lower right")
+    return fig
+
+
+def ogr_panel(surface: str = "quartic_saddle", beta: float = 0.5, rank: int = 2, lr: float = 0.01,
+              steps: int = 40):
+    """Sliders for ``beta``, ``rank`` (0 = diagonal) and ``lr``, a surface menu and a step count."""
+    import ipywidgets as widgets
+
+    style = slider_style()
+    controls = {
+        "surface": widgets.Dropdown(options=list(OGR_SURFACES), value=surface, description="surface"),
+        "beta": widgets.FloatSlider(value=beta, min=0.05, max=1.0, step=0.05, description="beta", **style),
+        "rank": widgets.IntSlider(value=rank, min=0, max=2, description="rank (0: diagonal)", **style),
+        "lr": widgets.FloatLogSlider(value=lr, base=10, min=-4, max=0, step=0.25, description="lr", **style),
+        "steps": widgets.IntSlider(value=steps, min=5, max=200, step=5, description="steps", **style),
+    }
+    return build_panel(ogr_update, controls)

@@ -1,0 +1,190 @@
+"""Notebook 11's checks: the correct code passes with one fixed line; each planted bug is caught."""
+
+import pytest
+import torch
+
+from course_lib.grading import check_lion, check_newton_schulz, check_schedule_free_sgd
+
+pytest.importorskip("schedulefree")
+
+
+# ----------------------------------------------------------------------------- Lion
+
+def make_lion(bug=None, defaults=((0.9, 0.99), 0.0)):
+    class Lion(torch.optim.Optimizer):
+        def __init__(self, params, lr=1e-4, betas=defaults[0], weight_decay=defaults[1]):
+            super().__init__(params, dict(lr=lr, betas=betas, weight_decay=weight_decay))
+
+        @torch.no_grad()
+        def step(self, closure=None):
+            loss = None
+            if closure is not None:
+                with torch.enable_grad():
+                    loss = closure()
+            for group in self.param_groups:
+                lr, (b1, b2), wd = group["lr"], group["betas"], group["weight_decay"]
+                if bug == "betas_swapped":
+                    b1, b2 = b2, b1
+                for p in group["params"]:
+                    if p.grad is None:
+                        continue
+                    g = p.grad
+                    state = self.state[p]
+                    if "exp_avg" not in state:
+                        state["exp_avg"] = torch.zeros_like(p)
+                    m = state["exp_avg"]
+                    if bug == "momentum_first":
+                        m.mul_(b2).add_(g, alpha=1 - b2)
+                        c = b1 * m + (1 - b1) * g
+                    else:
+                        c = b1 * m + (1 - b1) * g
+                    if bug == "l2_inside_sign":
+                        c = c + wd * p
+                    update = c if bug == "no_sign" else torch.sign(c)
+                    if bug == "decay_not_scaled_by_lr":
+                        p.mul_(1 - wd)
+                    elif bug != "l2_inside_sign":
+                        p.mul_(1 - lr * wd)
+                    p.add_(update, alpha=-lr)
+                    if bug != "momentum_first":
+                        m.mul_(b2).add_(g, alpha=1 - b2)
+            return loss
+
+    return Lion
+
+
+def test_lion_check_passes_correct_code(capsys):
+    check_lion(make_lion())
+    assert capsys.readouterr().out == "Lion: all 6 checks passed\n"
+
+
+@pytest.mark.parametrize("bug", ["momentum_first", "no_sign", "l2_inside_sign", "betas_swapped",
+                                 "decay_not_scaled_by_lr"])
+def test_lion_check_catches(bug):
+    with pytest.raises(AssertionError, match="Lion, case"):
+        check_lion(make_lion(bug))
+
+
+def test_lion_check_catches_adam_defaults():
+    with pytest.raises(AssertionError, match="default hyperparameters"):
+        check_lion(make_lion(defaults=((0.9, 0.999), 0.0)))
+
+
+def test_lion_check_refuses_the_library_class():
+    from course_lib.optim import Lion
+    with pytest.raises(AssertionError, match="existing implementation"):
+        check_lion(Lion)
+
+
+# ----------------------------------------------------------------------------- Newton-Schulz
+
+def newton_schulz(G, coefficients=(3.4445, -4.7750, 2.0315), steps=5, eps=1e-7, *, bug=None):
+    a, b, c = coefficients
+    if bug == "in_place":
+        X = G
+        X /= X.norm().clamp(min=eps)
+    elif bug == "no_normalization":
+        X = G.clone()
+    elif bug == "spectral_norm":
+        X = G / torch.linalg.matrix_norm(G, ord=2).clamp(min=eps)
+    elif bug == "no_eps":
+        X = G / G.norm()
+    else:
+        X = G / G.norm().clamp(min=eps)
+    tall = X.shape[0] > X.shape[1]
+    if tall:
+        X = X.T
+    for _ in range(steps):
+        A = X.T @ X if bug == "gram_wrong_side" else X @ X.T
+        if bug == "swapped_bc":
+            B = c * A + b * A @ A
+        else:
+            B = b * A + c * A @ A
+        X = a * X + B @ X
+    return X.T if tall else X
+
+
+def test_newton_schulz_check_passes_correct_code(capsys):
+    check_newton_schulz(newton_schulz)
+    assert capsys.readouterr().out == "Newton-Schulz orthogonalization: all 10 checks passed\n"
+
+
+def test_newton_schulz_check_passes_the_gram_matrix_on_the_right_for_tall_inputs(capsys):
+    def right_gram(G, coefficients=(3.4445, -4.7750, 2.0315), steps=5, eps=1e-7):
+        a, b, c = coefficients
+        X = G / G.norm().clamp(min=eps)
+        for _ in range(steps):
+            A = X.T @ X
+            X = a * X + X @ (b * A + c * A @ A)
+        return X
+    check_newton_schulz(right_gram)
+    assert capsys.readouterr().out.startswith("Newton-Schulz orthogonalization: all")
+
+
+@pytest.mark.parametrize("bug", ["in_place", "no_normalization", "spectral_norm", "no_eps", "gram_wrong_side",
+                                 "swapped_bc"])
+def test_newton_schulz_check_catches(bug):
+    with pytest.raises(AssertionError, match="Newton-Schulz orthogonalization, case"):
+        check_newton_schulz(lambda G, coefficients, steps: newton_schulz(G, coefficients, steps, bug=bug))
+
+
+# ----------------------------------------------------------------------------- schedule-free
+
+def schedule_free_sgd(grad_fn, x0, lr, momentum, steps, *, bug=None):
+    x, z = x0.clone(), x0.clone()
+    xs = [] if bug == "no_x0" else [x.clone()]
+    for t in range(1, steps + 1):
+        y = (1 - momentum) * z + momentum * x
+        point = {"grad_at_x": x, "grad_at_z": z}.get(bug, y)
+        z = z - lr * grad_fn(point)
+        c = 1 / (t + 1) if bug == "paper_indexing" else 1 / t
+        x = (1 - c) * x + c * z
+        xs.append((z if bug == "returns_z" else x).clone())
+    return torch.stack(xs)
+
+
+def test_schedule_free_check_passes_correct_code(capsys):
+    check_schedule_free_sgd(schedule_free_sgd)
+    assert capsys.readouterr().out == "Schedule-free SGD: all 5 checks passed\n"
+
+
+@pytest.mark.parametrize("bug", ["grad_at_x", "grad_at_z", "paper_indexing", "returns_z", "no_x0"])
+def test_schedule_free_check_catches(bug):
+    with pytest.raises(AssertionError, match="Schedule-free SGD, case"):
+        check_schedule_free_sgd(lambda *args: schedule_free_sgd(*args, bug=bug))
+
+
+def test_unsolved_exercises_raise_not_implemented_error():
+    def unsolved(*args, **kwargs):
+        raise NotImplementedError()
+
+    class Unsolved(torch.optim.Optimizer):
+        def __init__(self, params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0):
+            super().__init__(params, dict(lr=lr, betas=betas, weight_decay=weight_decay))
+
+        def step(self, closure=None):
+            raise NotImplementedError()
+
+    for check, arg in ((check_newton_schulz, unsolved), (check_schedule_free_sgd, unsolved),
+                       (check_lion, Unsolved)):
+        with pytest.raises(NotImplementedError):
+            check(arg)
+
+
+def test_the_library_lion_passes_the_learners_check(capsys):
+    from course_lib.grading.frontier_checks import LION_SPEC, _run_case
+    from course_lib.optim import Lion
+    for number, case in enumerate(LION_SPEC.cases, start=1):
+        torch.set_default_dtype(torch.float64)
+        try:
+            _run_case(Lion, LION_SPEC, case, f"case {number}", compare_state=True)
+        finally:
+            torch.set_default_dtype(torch.float32)
+
+
+def test_checks_leave_the_global_rng_alone():
+    state = torch.random.get_rng_state()
+    check_lion(make_lion())
+    check_newton_schulz(newton_schulz)
+    check_schedule_free_sgd(schedule_free_sgd)
+    assert torch.equal(torch.random.get_rng_state(), state)
