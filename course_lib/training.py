@@ -3,7 +3,9 @@ r"""A small training loop: :func:`fit` trains a model with any optimizer and kee
 Every step calls ``optimizer.step(closure)``, where the closure zeroes the
 gradients, runs the forward pass, the loss and the backward pass, and returns
 the loss. First-order optimizers call it once; L-BFGS, Newton-type methods and
-K-FAC may call it several times. The same loop therefore drives every optimizer
+K-FAC may call it several times. Optimizers that differentiate the gradient again
+(Newton, saddle-free Newton) say so with ``optimizer.create_graph = True``; the
+backward pass then keeps its graph. The same loop therefore drives every optimizer
 of the course.
 
 One epoch visits the training set once: in one full batch (``batch_size=None``,
@@ -147,6 +149,7 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_data, *,
     model.train()
     _switch(optimizer, "train")
     try:
+        create_graph = bool(getattr(optimizer, "create_graph", False))
         for epoch in range(epochs):
             if bs == n:
                 batches = [None]
@@ -161,7 +164,7 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, train_data, *,
                 def closure():
                     optimizer.zero_grad(set_to_none=True)
                     loss = loss_fn(model(Xb), yb)
-                    loss.backward()
+                    loss.backward(create_graph=create_graph)
                     if not first:
                         first.append(loss.detach())
                     return loss

@@ -267,8 +267,6 @@ def plot_sensitivity(sweeps: dict, table: str = "val_accuracy", ax=None, *, log_
 
     Diverged runs are left out of the mean (a gap where every seed diverged). Returns the axes.
     """
-    import matplotlib.pyplot as plt
-
     if ax is None:
         from .plotting import subplots
 

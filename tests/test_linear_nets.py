@@ -43,11 +43,11 @@ def test_layer_gradients_equal_autograd():
 
 
 def test_deep_linear_net_module(device):
-    net = DeepLinearNet = ln.DeepLinearNet([3, 4, 2], init="gaussian", generator=gen(0), device=device)
+    net = ln.DeepLinearNet([3, 4, 2], init="gaussian", generator=gen(0), device=device)
     assert net.depth == 2 and len(list(net.parameters())) == 2
     x = randn(5, 3, seed=1).to(device)
     torch.testing.assert_close(net(x), x @ net.end_to_end().T)
-    assert DeepLinearNet.weights[0].device.type == torch.device(device).type
+    assert net.weights[0].device.type == torch.device(device).type
     balanced = ln.DeepLinearNet([3, 4, 4, 2], init="balanced", generator=gen(0), device=device)
     assert balanced.balancedness() < 1e-12
     identity = ln.DeepLinearNet([3, 3, 3], init="identity")
@@ -273,7 +273,7 @@ def test_not_a_gradient_field_from_depth_three():
     w0 = torch.tensor([0.8, -0.6], dtype=F64)
     e1, e2 = torch.tensor([1.0, 0.0], dtype=F64), torch.tensor([0.0, 1.0], dtype=F64)
     for depth in (1, 2, 3, 4):
-        def field(w):
+        def field(w, depth=depth):
             return ln.scalar_output_direction(w, w - phi, depth)
         jac = torch.autograd.functional.jacobian(field, w0)
         asymmetry = (jac - jac.T).norm().item()
@@ -355,7 +355,7 @@ def test_lp_regression_steps_matches_factor_gradient_descent():
     y = x @ w_true
     w0 = 0.1 * randn(4, seed=3)
     for p in (2, 4):
-        def loss_grad(w):
+        def loss_grad(w, p=p):
             r = x @ w.reshape(-1) - y
             return float((r ** p).mean()) / p, (r ** (p - 1) @ x / len(y)).reshape(1, -1)
         for depth in (1, 2, 3):

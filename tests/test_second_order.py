@@ -178,7 +178,7 @@ def _quadratic_closure(opt, x, hess, b):
     def closure():
         opt.zero_grad()
         loss = 0.5 * x @ hess @ x - b @ x
-        loss.backward()
+        loss.backward(create_graph=True)
         return loss
     return closure
 
@@ -293,4 +293,18 @@ def test_newton_leaves_no_graph_on_the_gradients():
     opt = Newton([x])
     opt.step(_quadratic_closure(opt, x, torch.eye(2, dtype=F64), torch.zeros(2, dtype=F64)))
     assert x.grad is not None and not x.grad.requires_grad
-    assert torch.Tensor.backward.__name__ == "backward" and torch.Tensor.backward.__qualname__.startswith("Tensor")
+
+
+def test_newton_says_how_to_fix_a_closure_whose_backward_freed_the_graph():
+    x = torch.tensor([1.0, 2.0], dtype=F64, requires_grad=True)
+    opt = SaddleFreeNewton([x])
+
+    def closure():
+        opt.zero_grad()
+        loss = (x ** 2).sum() - x.prod()
+        loss.backward()
+        return loss
+
+    with pytest.raises(ValueError, match="create_graph=True"):
+        opt.step(closure)
+    assert Newton.create_graph and SaddleFreeNewton.create_graph

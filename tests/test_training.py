@@ -81,6 +81,18 @@ def test_lbfgs_runs_unchanged():
     assert hist.train_loss[-1] < 1e-12 < hist.train_loss[0]
 
 
+def test_newton_gets_the_graph_of_the_gradient_and_solves_least_squares_in_one_step():
+    from course_lib.second_order import Newton
+
+    X, y = _regression()
+    model = _linear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch warns about backward(create_graph=True) reference cycles
+        hist = fit(model, Newton(model.parameters()), (X, y), epochs=2, progress=False)
+    assert hist.train_loss[0] > 1e-3 and hist.train_loss[1] < 1e-20
+    assert all(not p.grad.requires_grad for p in model.parameters())
+
+
 def test_classification_defaults_validation_and_evaluate():
     g = torch.Generator().manual_seed(0)
     X = torch.randn(60, 2, generator=g, dtype=torch.float64)

@@ -20,14 +20,15 @@ NAdam      Adam with Nesterov momentum                 Dozat 2016
 Adafactor  factored second moments                     Shazeer & Stern 2018
 AdaBound   Adam clipped into a band that tends to SGD  Luo, Xiong, Liu & Sun 2019
 Lion       sign of an interpolated momentum            Chen et al. 2023
-Shampoo    L^-1/4 G R^-1/4: Kronecker-factored Adagrad  Gupta, Koren & Singer 2018
+Shampoo    L^-1/4 G R^-1/4, Kronecker Adagrad         Gupta, Koren & Singer 2018
 Muon       momentum orthogonalized by Newton-Schulz    Jordan et al. 2024
+Muon+Adam  Muon on matrices, AdamW on the rest         Jordan et al. 2024
 SF-SGD     schedule-free SGD (averaging, no schedule)  Defazio et al. 2024
 SF-AdamW   schedule-free AdamW                         Defazio et al. 2024
 =========  ==========================================  ======================
 
-(SF-SGD, SF-AdamW: ``ScheduleFreeSGD``, ``ScheduleFreeAdamW``; call their ``train()`` before
-training and ``eval()`` before evaluating.)
+(Muon+Adam: ``MuonWithAdamW``. SF-SGD, SF-AdamW: ``ScheduleFreeSGD``, ``ScheduleFreeAdamW``; call
+their ``train()`` before training and ``eval()`` before evaluating.)
 """
 
 from ._base import Optimizer

@@ -219,7 +219,8 @@ class ScheduleFreeAdamW(_ScheduleFree):
         z, exp_avg_sq = state["z"], state["exp_avg_sq"]
         exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
         bias_correction2 = 1 - beta2 ** (group["k"] + 1)
-        normalized = grad / exp_avg_sq.div(bias_correction2).sqrt_().add_(group["eps"])
+        denom = exp_avg_sq.div(bias_correction2).sqrt_().add_(group["eps"])
+        normalized = torch.div(grad, denom, out=denom)  # g / (sqrt(v_hat) + eps), reusing denom's memory
         if group["weight_decay"] != 0:
             normalized.add_(param, alpha=group["weight_decay"])  # decay taken at y
         param.lerp_(z, c)

@@ -36,16 +36,17 @@ Both take a closure like :class:`torch.optim.LBFGS` (it re-evaluates the model a
 flatten all parameters into one vector (the Hessian couples them; one parameter group only), and
 cost :math:`O(n^2)` memory and :math:`O(n^3)` time per step for the exact Hessian and its
 eigendecomposition (the Krylov variant: :math:`k` Hessian-vector products and :math:`O(nk)` memory).
-While the closure runs, ``Tensor.backward`` keeps the graph (``create_graph=True``), so a closure
-written for LBFGS (``zero_grad(); loss.backward(); return loss``) works unchanged, and so does one
-that only returns the loss. Directions whose damped curvature is below ``rcond`` times the largest
+Second derivatives need the graph of the gradient, so the closure either returns the loss without
+calling ``backward`` (the optimizer differentiates it itself), or calls
+``loss.backward(create_graph=True)``, the convention of Hessian-based optimizers such as AdaHessian.
+``optimizer.create_graph`` is ``True`` for these classes, so a training loop can write
+``loss.backward(create_graph=getattr(optimizer, "create_graph", False))`` (as
+:func:`course_lib.training.fit` does). A closure that calls a plain ``loss.backward()`` frees the graph:
+the step then raises a ``ValueError`` that says so. Directions whose damped curvature is below ``rcond`` times the largest
 are left out (a pseudo-inverse), so a singular Hessian does not produce an infinite step.
 """
 
 from __future__ import annotations
-
-import contextlib
-import warnings
 
 import torch
 
@@ -76,27 +77,11 @@ def saddle_free_direction(grad: torch.Tensor, hessian: torch.Tensor, damping: fl
     return _spectral_solve(values, vectors, grad, damping, rcond, absolute=True)
 
 
-@contextlib.contextmanager
-def _backward_keeps_graph():
-    """While active, ``tensor.backward()`` builds the graph of the gradient (``create_graph=True``)."""
-    original = torch.Tensor.backward
-
-    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
-        return original(self, gradient, retain_graph=True, create_graph=True, inputs=inputs)
-
-    torch.Tensor.backward = backward
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*create_graph=True.*")
-            yield
-    finally:
-        torch.Tensor.backward = original
-
-
 class _SecondOrder(torch.optim.Optimizer):
     """The shared loop: evaluate the closure, get a differentiable gradient, ask :meth:`direction`, step."""
 
     absolute = False
+    create_graph = True  # training loops: loss.backward(create_graph=optimizer.create_graph)
 
     def __init__(self, params, lr=1.0, damping=0.0, *, rcond=1e-12, krylov_dim=None):
         if not 0.0 <= lr:
@@ -111,18 +96,23 @@ class _SecondOrder(torch.optim.Optimizer):
         self._params = self.param_groups[0]["params"]
 
     def _gradient(self, closure):
-        with torch.enable_grad(), _backward_keeps_graph():
+        with torch.enable_grad():
             loss = closure()
-        grads = []
         if all(p.grad is not None and p.grad.requires_grad for p in self._params):
-            grads = [p.grad for p in self._params]
-        else:
-            if not (isinstance(loss, torch.Tensor) and loss.requires_grad):
-                raise RuntimeError(f"{type(self).__name__} needs a closure that returns the loss with its graph")
+            return loss, [p.grad for p in self._params]  # the closure called backward(create_graph=True)
+        name = type(self).__name__
+        if not (isinstance(loss, torch.Tensor) and loss.requires_grad):
+            raise RuntimeError(f"{name} needs a closure that returns the loss with its graph")
+        try:
             with torch.enable_grad():
                 grads = torch.autograd.grad(loss, self._params, create_graph=True, allow_unused=True)
-            grads = [torch.zeros_like(p) if g is None else g for p, g in zip(self._params, grads)]
-        return loss, grads
+        except RuntimeError as error:
+            if "second time" not in str(error):
+                raise
+            raise ValueError(f"{name} needs second derivatives, but the closure's loss.backward() freed the graph: "
+                             "call loss.backward(create_graph=True) in the closure, or return the loss "
+                             "without calling backward") from None
+        return loss, [torch.zeros_like(p) if g is None else g for p, g in zip(self._params, grads)]
 
     def _hessian(self, g_flat):
         n = g_flat.numel()
@@ -219,10 +209,11 @@ def run_second_order(method: str, surface, start, steps: int = 20, *, lr: float 
     else:
         raise ValueError(f"method must be 'newton', 'sfn' or 'gd', got {method!r}")
 
-    def closure():
+    def closure():  # Newton and SFN differentiate the returned loss themselves (twice)
         opt.zero_grad()
         loss = surface(p)
-        loss.backward()
+        if method == "gd":
+            loss.backward()
         return loss
 
     points = [start.clone()]

@@ -73,8 +73,8 @@ Cost per step: :math:`O(D)` in diagonal mode; :math:`O(dD + d^3)` in subspace mo
 :math:`O(d^2 D)`).
 
 References: J. Duda, "Improving SGD convergence by online linear regression of gradients in multiple
-statistically relevant directions", arXiv:1901.11457 (2019); J. Duda, "Parametric context adaptive Laplace
-distribution ... / SGD with online parabola model", arXiv:1907.07063 (2019); Y. Dauphin et al., "Identifying
+statistically relevant directions", arXiv:1901.11457 (2019); J. Duda, "SGD momentum optimizer with step
+estimation by online parabola model", arXiv:1907.07063 (2019); Y. Dauphin et al., "Identifying
 and attacking the saddle point problem in high-dimensional non-convex optimization", NeurIPS 2014;
 E. Oja, "Simplified neuron model as a principal component analyzer", J. Math. Biology 15, 1982.
 """
