@@ -259,3 +259,24 @@ def test_float32_and_multiple_groups():
     assert a.dtype == torch.float32
     assert a.abs().max() < 1e-4 and (b - 1.0).abs().max() < 1e-4
     assert math.isfinite(float(opt.state[b]["hessian"][0, 0]))
+
+
+def test_subspace_mode_refuses_a_changing_parameter_set():
+    a = torch.zeros(3, requires_grad=True)
+    b = torch.zeros(2, requires_grad=True)
+    opt = OGR([a, b], rank=2)
+    a.grad, b.grad = torch.ones(3), torch.ones(2)
+    opt.step()
+    b.grad = None
+    with pytest.raises(RuntimeError, match="needs a gradient at every step"):
+        opt.step()
+
+
+def test_bench_timer_runs_on_a_tiny_problem():
+    from course_lib.bench import SUITES
+    from course_lib.bench.ogr import time_ogr_step
+
+    assert "ogr" in SUITES
+    for rank in (None, 3):
+        ogr_ms, sgd_ms = time_ogr_step(50, rank, steps=3, device="cpu")
+        assert ogr_ms > 0 and sgd_ms > 0

@@ -606,3 +606,20 @@ def test_closure_and_grad_none(name):
     assert torch.is_tensor(loss) and loss.requires_grad
     assert not torch.equal(params[0], before)
     assert torch.equal(params[1], frozen) and len(opt.state.get(params[1], {})) == 0
+
+
+# ----------------------------------------------------------------------------- the race widget
+
+def test_new_racers_race_on_every_surface_without_problems():
+    from course_lib.surfaces import SURFACES
+    from course_lib.widgets.race import RACERS, race_update
+    new = ("lion", "shampoo", "sf_sgd", "sf_adamw")
+    assert set(new) <= set(RACERS) and "muon" not in RACERS  # Muon needs matrices: no racer on a 2-D point
+    for surface in SURFACES:
+        fig = race_update(surface, optimizers=new, steps=30)
+        assert not fig.texts, f"{surface}: {[t.get_text() for t in fig.texts]}"
+    # a schedule-free racer is put in train mode and records y, the point where it takes gradients
+    make = RACERS["sf_sgd"].optimizer
+    p = torch.tensor([1.0, 2.0], requires_grad=True)
+    opt = make([p], lr=0.1)
+    assert opt.param_groups[0]["train_mode"]

@@ -43,8 +43,8 @@ carried to where we are; on a quadratic it *is* the gradient),
 
 .. math::
 
-    \theta \leftarrow \theta - V\,\mathrm{diag}\!\left(\frac{1}{\max(|\lambda_i|\cdot\mathrm{div},\ \mathrm{cut})}\right)
-    V^\top \hat g
+    \theta \leftarrow \theta
+        - V\,\mathrm{diag}\!\left(\frac{1}{\max(|\lambda_i|\cdot\mathrm{div},\ \mathrm{cut})}\right) V^\top \hat g
 
 With ``div = 1`` and :math:`\lambda_i > 0` this jumps to the regression's minimum :math:`p`; where
 :math:`\lambda_i < 0` it moves *away* from the fitted maximum, as far again as it is (saddle-free Newton,
@@ -55,10 +55,14 @@ descent with ``lr``.
 **Subspace mode (``rank=d``)**: all parameters of a group are one vector of length :math:`D`. An orthonormal
 basis :math:`B` (:math:`d \times D`) of "statistically relevant directions" is filled with the first
 gradients (Gram-Schmidt) and then rotated toward each new normalized gradient :math:`\hat u = g/\|g\|` by an Oja
-step, :math:`B \leftarrow \mathrm{orth}(B + \Gamma\,(B\hat u)\,\hat u^\top)` (``gamma`` :math:`=\Gamma`;
-:math:`\mathrm{orth}` by QR), so it tracks the top principal directions of recent gradients. The means stay
-:math:`D`-vectors; :math:`\Sigma` and :math:`C` are kept as :math:`d \times d` matrices in the basis' coordinates
-and carried over when the basis turns (:math:`\Sigma \leftarrow P\Sigma P^\top`, :math:`P = B_{\rm new}B_{\rm old}^\top`).
+step, :math:`B \leftarrow \mathrm{orth}(B + \Gamma\,(B\hat u)\,\hat u^\top)` (``gamma`` :math:`=\Gamma`), so
+it tracks the top principal directions of recent gradients. :math:`\mathrm{orth}` is Gram-Schmidt done through
+the Cholesky factor :math:`L` of the :math:`d \times d` Gram matrix :math:`I + (2\Gamma + \Gamma^2)aa^\top`
+(:math:`a = B\hat u`), which also gives the rotation :math:`P = L^{-1}(I + \Gamma aa^\top)` of the coordinates;
+a QR every 64 steps washes out the rounding drift. The means stay
+:math:`D`-vectors; :math:`\Sigma` and :math:`C` are kept as :math:`d \times d` matrices in the basis'
+coordinates and carried over when the basis turns (:math:`\Sigma \leftarrow P\Sigma P^\top`,
+:math:`P = B_{\rm new}B_{\rm old}^\top`).
 The Hessian is modelled in the subspace; outside it (the complement) runs SGD with ``momentum`` and ``lr``.
 With ``rank >= D`` the basis is the identity and this is the full d-dimensional method.
 
@@ -69,8 +73,16 @@ Why: unshifted QR iteration converges at the rate :math:`|\lambda_{i+1}/\lambda_
 eigenvalues of equal magnitude and opposite sign (a saddle :math:`\mathrm{diag}(1, -1)` turned by any angle is a
 fixed point of it), which is exactly the case a saddle-free method must get right.
 
-Cost per step: :math:`O(D)` in diagonal mode; :math:`O(dD + d^3)` in subspace mode (the Oja step and QR are
-:math:`O(d^2 D)`).
+**Safeguards.** A move smaller than :math:`\sqrt{\epsilon_{\rm mach}}\,|\theta|` (per coordinate; in norm in
+subspace mode) updates the means but not :math:`\Sigma` and :math:`C`: its displacement is mostly rounding
+error, and on linear gradients skipping a sample leaves :math:`C = H\Sigma` exact. Eigen-directions of
+:math:`\Sigma` below :math:`\epsilon_{\rm mach}\,\mathrm{tr}\,\Sigma` count as unexplored (gradient step with
+``lr``). Note that the regression weights a sample by its squared displacement: after one big jump the estimate
+stays close to the secant across it while later, smaller steps are taken, so convergence near a minimum is
+linear rather than Newton-quadratic.
+
+Cost per step: :math:`O(D)` in diagonal mode; :math:`O(dD + d^2 D + d^3)` in subspace mode (projections, the
+basis turn as one :math:`d \times d` by :math:`d \times D` product, two small ``eigh``).
 
 References: J. Duda, "Improving SGD convergence by online linear regression of gradients in multiple
 statistically relevant directions", arXiv:1901.11457 (2019); J. Duda, "SGD momentum optimizer with step
@@ -85,7 +97,8 @@ import torch
 
 from ..optim._base import check, new_step_counter
 
-__all__ = ["OGR", "ewm_update", "online_parabola", "curvature_1d", "hessian_from_moments", "saddle_free_step", "principal_cosines"]
+__all__ = ["OGR", "ewm_update", "online_parabola", "curvature_1d", "hessian_from_moments", "saddle_free_step",
+           "principal_cosines"]
 
 
 # --------------------------------------------------------------------------- the pieces (also used by the checks)
@@ -147,7 +160,11 @@ def hessian_from_moments(sigma, cov, floor=0.0):
 
 
 def saddle_free_step(hessian, grad, div=1.0, cut=0.1):
-    r""":math:`V\,\mathrm{diag}(1/\max(|\lambda_i|\,\mathrm{div}, \mathrm{cut}))\,V^\top \hat g` for a symmetric ``hessian``."""
+    r"""The saddle-free, damped direction :math:`V\,\mathrm{diag}(1/\max(|\lambda_i|\,\mathrm{div},
+    \mathrm{cut}))\,V^\top g` for a symmetric ``hessian`` :math:`= V\,\mathrm{diag}(\lambda)\,V^\top`.
+
+    The new point is ``theta - saddle_free_step(hessian, g_hat, div, cut)``.
+    """
     lam, vec = torch.linalg.eigh((hessian + hessian.mT) / 2)
     scale = 1.0 / torch.clamp(lam.abs() * div, min=cut)
     return vec @ (scale * (vec.mT @ grad))
@@ -216,6 +233,8 @@ class OGR(torch.optim.Optimizer):
                 continue
             if any(p.grad.is_sparse for p in params):
                 raise RuntimeError("OGR does not support sparse gradients")
+            if any(p.is_complex() for p in params):
+                raise RuntimeError("OGR does not support complex parameters")
             if group["rank"] is None:
                 for p in params:
                     self._diagonal_update(p, p.grad, group)
@@ -260,6 +279,10 @@ class OGR(torch.optim.Optimizer):
         full = d == D
         beta = group["beta"]
         state = self.state[params[0]]
+        if len(state) > 0 and state["mean_param"].numel() != D:
+            raise RuntimeError(f"OGR subspace mode: the parameters with gradients in this group changed size "
+                               f"(D was {state['mean_param'].numel()}, now {D}); every parameter of a group in "
+                               f"subspace mode needs a gradient at every step")
         if len(state) == 0:
             state["step"] = new_step_counter()
             state["basis"] = (torch.eye(D, dtype=theta.dtype, device=theta.device) if full

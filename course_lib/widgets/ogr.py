@@ -50,11 +50,10 @@ def _curvature(opt: OGR, param: torch.Tensor, rank: int | None) -> torch.Tensor:
         lam = torch.where(known, state["cov_grad_param"] / torch.where(known, state["var_param"], 1.0), torch.nan)
         return lam.sort().values
     k = state["basis"].shape[0]
-    if k < 2 or not bool((state["sigma"].diagonal() > 0).all()):
-        out = torch.full((2,), torch.nan, dtype=param.dtype)
-        if k >= 1 and state["sigma"][0, 0] > 0:
-            out[0] = state["hessian"][0, 0]
-        return out
+    sigma = state["sigma"][:k, :k]
+    resolution = torch.finfo(param.dtype).eps * float(sigma.diagonal().sum())
+    if k < 2 or not bool((torch.linalg.eigvalsh(sigma) > resolution).all()):  # not every direction explored yet
+        return torch.full((2,), torch.nan, dtype=param.dtype)
     return torch.linalg.eigvalsh(state["hessian"][:2, :2])
 
 
