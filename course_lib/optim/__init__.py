@@ -25,6 +25,7 @@ Muon       momentum orthogonalized by Newton-Schulz    Jordan et al. 2024
 Muon+Adam  Muon on matrices, AdamW on the rest         Jordan et al. 2024
 SF-SGD     schedule-free SGD (averaging, no schedule)  Defazio et al. 2024
 SF-AdamW   schedule-free AdamW                         Defazio et al. 2024
+SWATS      Adam, then SGD at the projected step size   Keskar & Socher 2017
 =========  ==========================================  ======================
 
 (Muon+Adam: ``MuonWithAdamW``. SF-SGD, SF-AdamW: ``ScheduleFreeSGD``, ``ScheduleFreeAdamW``; call
@@ -45,7 +46,8 @@ from .rmsprop import RMSprop
 from .schedule_free import ScheduleFreeAdamW, ScheduleFreeSGD
 from .sgd import SGD
 from .shampoo import Shampoo
+from .swats import SWATS
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "Adadelta", "RMSprop", "Adam", "AdamW", "AMSGrad",
            "Adamax", "NAdam", "Adafactor", "AdaBound",
-           "Lion", "Shampoo", "Muon", "MuonWithAdamW", "ScheduleFreeSGD", "ScheduleFreeAdamW"]
+           "Lion", "Shampoo", "Muon", "MuonWithAdamW", "ScheduleFreeSGD", "ScheduleFreeAdamW", "SWATS"]
