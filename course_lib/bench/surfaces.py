@@ -30,7 +30,8 @@ STARTS, STEPS = 10_000, 200
 RUN_BATCH_ROWS = ["run_batch", "run_batch autograd"]
 RACE_ROWS = ["race"]
 # the other notebooks' panels, one slider move each (a new value every call, so caches of whole runs do not help)
-PANEL_ROWS = ["gd_quadratic_panel", "momentum_panel", "adaptive_panel", "adam_panel"]
+PANEL_ROWS = ["gd_quadratic_panel", "momentum_panel", "adaptive_panel", "adam_panel", "linear_net_panel",
+              "second_order_panel", "ogr_panel", "comparison_panel"]
 
 
 def _median_ms(fn, repeats: int, sync=lambda: None) -> tuple[float, list[float], float]:
@@ -138,6 +139,10 @@ def _panel_moves():
         "momentum_panel": lambda i: widgets.momentum_update(lr=1.0 + 0.01 * (i % 100), beta=0.5),
         "adaptive_panel": lambda i: widgets.adaptive_update(lr_adagrad=0.5 * (1 + 0.01 * (i % 50))),
         "adam_panel": lambda i: widgets.adam_update(lr=0.1 * (1 + 0.01 * (i % 50))),
+        "linear_net_panel": lambda i: widgets.linear_net_update(lr=0.05 * (1 + 0.01 * (i % 50))),
+        "second_order_panel": lambda i: widgets.second_order_update(damping=0.01 * (i % 50)),
+        "ogr_panel": lambda i: widgets.ogr_update(beta=0.4 + 0.004 * (i % 50)),
+        "comparison_panel": lambda i: widgets.comparison_update(lr=0.01 * (1 + 0.01 * (i % 50))),
     }
 
 

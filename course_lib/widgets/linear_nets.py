@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 from .. import linear_nets as ln
 from ..plotting import mark_diverged, new_figure
 from ..quadratics import single_threaded
+from ..surface_plots import light_ticks
 from ._panel import build_panel, slider_style
 
 __all__ = ["linear_net_update", "linear_net_panel", "linear_net_run", "TARGET", "TARGET_SINGULAR_VALUES",
@@ -68,7 +69,7 @@ def linear_net_update(depth: int = 3, scale: float = 0.3, lr: float = 0.05, init
     ax_loss.plot(k, loss, color="black", linewidth=1.3)
     ax_loss.set_yscale("log")
     ax_loss.set_xlabel("step")
-    ax_loss.set_title(f"loss, depth {int(depth)}, {init} start", fontsize=9)
+    ax_loss.set_title(f"loss, depth {int(depth)}, {init} start", fontsize=9, y=1.0)
     for sv in TARGET_SINGULAR_VALUES:
         ax_sv.axhline(sv ** (1.0 / int(depth)), color="gray", linewidth=0.6, linestyle=":")
     if run.singular_values:
@@ -78,13 +79,15 @@ def linear_net_update(depth: int = 3, scale: float = 0.3, lr: float = 0.05, init
                 ax_sv.plot(k, values[:, i], color=f"C{j % 10}", linewidth=1.0,
                            label=f"layer {j + 1}" if i == 0 else None)
     ax_sv.set_xlabel("step")
-    ax_sv.set_title("singular values of each layer (dotted: s^(1/N))", fontsize=9)
+    ax_sv.set_title("singular values of each layer (dotted: s^(1/N))", fontsize=9, y=1.0)
     if int(depth) <= 6:
         ax_sv.legend(fontsize=6, loc="lower right")
     ax_bal.plot(k, torch.tensor(run.balancedness, dtype=torch.float64).clamp_min(_FLOOR), color="tab:purple")
     ax_bal.set_yscale("log")
     ax_bal.set_xlabel("step")
-    ax_bal.set_title("balancedness", fontsize=9)
+    ax_bal.set_title("balancedness", fontsize=9, y=1.0)
+    for ax in (ax_loss, ax_sv, ax_bal):  # few ticks, titles at a fixed height: most of a redraw is text layout
+        light_ticks(ax)
     if run.diverged_at is not None:
         for ax in (ax_loss, ax_sv, ax_bal):
             mark_diverged(ax, run.diverged_at)

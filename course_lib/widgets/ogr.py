@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from ..optim import SGD
 from ..plotting import new_figure
 from ..second_order.ogr import OGR
-from ..surface_plots import surface_trajectories
+from ..surface_plots import light_ticks, surface_trajectories
 from ..surfaces import get_surface
 from ..trajectories import Trajectory, run_trajectory
 from ._panel import build_panel, slider_style
@@ -114,7 +114,9 @@ def ogr_update(surface: str = "quartic_saddle", beta: float = 0.5, rank: int = 2
     if run.trajectory.diverged_at is not None:
         ax_curv.text(0.5, 0.5, f"diverged at step {run.trajectory.diverged_at}", transform=ax_curv.transAxes,
                      ha="center", color="crimson")
-    ax_curv.set_title(f"beta = {beta:g}: what the regression believes", fontsize=9)
+    ax_curv.set_title(f"beta = {beta:g}: what the regression believes", fontsize=9, y=1.0)
+    light_ticks(ax_path)  # few ticks, plain labels: most of a redraw is text layout
+    light_ticks(ax_curv)
     ax_curv.legend(fontsize=6, loc="lower right")
     return fig
 

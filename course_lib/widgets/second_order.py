@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 
 from ..plotting import mark_diverged, new_figure
 from ..second_order.newton import run_second_order
-from ..surface_plots import surface_image
+from ..surface_plots import light_ticks, surface_image
 from ..surfaces import get_surface
 from ._panel import build_panel, slider_style
 
@@ -55,12 +55,14 @@ def second_order_update(surface: str = "quartic_saddle", method: str = "all", da
             notes.append(f"{label}: diverged at step {diverged_at}")
     ax_map.set_xlim(xa, xb)
     ax_map.set_ylim(ya, yb)
-    ax_map.set_title(f"{surface.replace('_', ' ')}, damping {float(damping):.3g}", fontsize=9)
+    ax_map.set_title(f"{surface.replace('_', ' ')}, damping {float(damping):.3g}", fontsize=9, y=1.0)
     ax_map.legend(fontsize=6, loc="lower left", framealpha=0.8)
     ax_dist.set_yscale("log")
     ax_dist.set_xlabel("step")
     ax_dist.set_ylabel("distance from the saddle (0, 0)")
-    ax_dist.legend(fontsize=6, loc="best", framealpha=0.8)
+    ax_dist.legend(fontsize=6, loc="upper left", framealpha=0.8)
+    light_ticks(ax_map)  # few ticks, plain labels: most of a redraw is text layout
+    light_ticks(ax_dist)
     if notes:
         if len(notes) == 1 and len(methods) == 1:
             mark_diverged(ax_dist, int(notes[0].rsplit(" ", 1)[1]))
