@@ -34,16 +34,11 @@ from typing import Callable
 
 import torch
 
+from .printing import fmt
 from .training import evaluate, fit
 
 __all__ = ["log_grid", "select_best", "good_range", "Sweep", "sweep", "compare", "comparison_table",
            "plot_sensitivity", "fmt"]
-
-
-def fmt(x: float, digits: int = 4) -> str:
-    """``x`` with ``digits`` significant digits (``"inf"``/``"nan"`` as such): how the notebooks print numbers."""
-    x = float(x)
-    return f"{x:.{digits}g}" if math.isfinite(x) else str(x)
 
 
 def log_grid(low: float, high: float, points_per_decade: int = 2) -> list[float]:
