@@ -225,6 +225,23 @@ def test_muon_with_adamw_is_torch_muon_on_matrices_and_torch_adamw_on_the_rest()
     assert [g["use_muon"] for g in hybrid.param_groups] == [True, False]
 
 
+def test_muon_with_adamw_orthogonalizes_a_conv_kernel_as_its_out_by_fan_in_matrix():
+    params = make_params("cpu", [(3, 2, 2, 2), (3,)], seed=16)
+    flat = [params[0].detach().reshape(3, -1).clone().requires_grad_(), params[1].detach().clone().requires_grad_()]
+    hybrid = ours.MuonWithAdamW(params, lr=0.03, weight_decay=0.01, adamw_lr=0.01)
+    muon = torch.optim.Muon([flat[0]], lr=0.03, weight_decay=0.01)
+    adamw = torch.optim.AdamW([flat[1]], lr=0.01, weight_decay=0.0, foreach=False)
+    for step in range(10):
+        set_grads(params)
+        set_grads(flat)
+        hybrid.step()
+        muon.step()
+        adamw.step()
+        assert params[0].shape == (3, 2, 2, 2)
+        assert max_diff([params[0].reshape(3, -1), params[1]], flat) <= 1e-15, f"step {step}"
+    assert hybrid.state[params[0]]["momentum_buffer"].shape == (3, 2, 2, 2)
+
+
 # ----------------------------------------------------------------------------- schedule-free
 
 SF_SHAPES = [(), (7,), (3, 5), (4, 3, 2)]

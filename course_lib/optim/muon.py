@@ -153,14 +153,16 @@ class Muon(Optimizer):
 
 
 class MuonWithAdamW(Optimizer):
-    r"""Muon for the 2-D parameters and AdamW for all others (biases, gains, 0-d and 1-d tensors), in one optimizer.
+    r"""Muon for the weight matrices and conv kernels, AdamW for all others (biases, gains, 0-d and 1-d tensors).
 
     How Muon is used in practice (Jordan et al.'s "Muon with auxiliary Adam"): a model's
     ``parameters()`` go in, :class:`Muon`'s rule is applied to every matrix and
     :class:`~course_lib.optim.AdamW`'s rule (``adamw_lr``, ``adamw_betas``, ``adamw_eps``,
     ``adamw_weight_decay``) to the rest. Two param groups, marked ``use_muon``; ``lr`` is Muon's (the
-    one a learning-rate sweep tunes), and a scheduler scales both groups. Conv kernels would need a
-    reshape to matrices first: this class sends tensors that are not 2-D to AdamW.
+    one a learning-rate sweep tunes), and a scheduler scales both groups. A conv kernel of shape
+    ``(out, in, kh, kw)`` is orthogonalized as the ``(out, in * kh * kw)`` matrix it is to the layer's
+    output, as Jordan et al. do for their CIFAR-10 networks (:class:`torch.optim.Muon` itself takes
+    2-D parameters only).
     """
 
     def __init__(self, params, lr=0.02, momentum=0.95, nesterov=True, weight_decay=0.0,
@@ -173,10 +175,10 @@ class MuonWithAdamW(Optimizer):
         check(0.0 <= weight_decay, f"weight decay should be >= 0 but is: {weight_decay}")
         check_adam_hyperparameters(adamw_lr, adamw_eps, adamw_betas)
         check(0.0 <= adamw_weight_decay, f"Invalid weight_decay value: {adamw_weight_decay}")
-        muon = dict(params=[p for p in params if p.dim() == 2], use_muon=True, lr=lr, momentum=momentum,
+        muon = dict(params=[p for p in params if p.dim() >= 2], use_muon=True, lr=lr, momentum=momentum,
                     nesterov=nesterov, weight_decay=weight_decay, ns_coefficients=ns_coefficients, eps=eps,
                     ns_steps=ns_steps, adjust_lr_fn=adjust_lr_fn)
-        adamw = dict(params=[p for p in params if p.dim() != 2], use_muon=False, lr=adamw_lr,
+        adamw = dict(params=[p for p in params if p.dim() < 2], use_muon=False, lr=adamw_lr,
                      betas=tuple(adamw_betas), eps=adamw_eps, weight_decay=adamw_weight_decay, amsgrad=False,
                      maximize=False, decoupled_weight_decay=True, foreach=False)
         super().__init__([group for group in (muon, adamw) if group["params"]], {})
@@ -185,4 +187,10 @@ class MuonWithAdamW(Optimizer):
         (Muon if group["use_muon"] else Adam).init_state(self, param, state, group)
 
     def update(self, param, grad, state, group):
-        (Muon if group["use_muon"] else Adam).update(self, param, grad, state, group)
+        if not group["use_muon"]:
+            return Adam.update(self, param, grad, state, group)
+        if param.dim() > 2:  # a conv kernel: the (out, in * kh * kw) matrix, views so that updates land in place
+            rows = param.size(0)
+            state = {"momentum_buffer": state["momentum_buffer"].view(rows, -1)}
+            param, grad = param.view(rows, -1), grad.reshape(rows, -1)
+        Muon.update(self, param, grad, state, group)
