@@ -10,6 +10,7 @@ from matplotlib.figure import Figure
 
 from ..data import make_linear_regression
 from ..plotting import contour, loss_curve, new_figure, trajectory
+from ..surface_plots import light_ticks
 from ..quadratics import (best_learning_rate, convergence_rate, divergence_step, gd_iterates,
                           ill_conditioned_quadratic, minibatch_sgd, single_threaded)
 from ._panel import build_panel, slider_style
@@ -45,7 +46,7 @@ def gd_quadratic_update(lr: float = 0.5, kappa: float = 10.0, steps: int = 40, a
     fig, (ax_map, ax_loss) = new_figure(2, width=3.8, height=3.3)
     contour(q, GD_BOUNDS, ax=ax_map, minimum=q.minimizer)
     trajectory(iterates, ax=ax_map, color="crimson", diverged_at=k_div)
-    ax_map.set_title(f"κ = {kappa:.4g}, η = {lr:.4g}  (best η = {best:.4g})", fontsize=9)
+    ax_map.set_title(f"κ = {kappa:.4g}, η = {lr:.4g}  (best η = {best:.4g})", fontsize=9, y=1.0)
 
     loss_curve(excess, ax=ax_loss, diverged_at=k_div, label="gradient descent", ylabel=r"$f(x_k) - f^\star$")
     k = torch.arange(steps + 1, dtype=torch.float64)
@@ -54,8 +55,10 @@ def gd_quadratic_update(lr: float = 0.5, kappa: float = 10.0, steps: int = 40, a
     if k_div is not None:
         bound, k = bound[:max(k_div, 1)], k[:max(k_div, 1)]
     loss_curve(bound, ax=ax_loss, x=k, linestyle="--", color="gray", label=r"$\rho^{2k}\,(f(x_0)-f^\star)$")
-    ax_loss.set_title(f"rate ρ = {rate:.4g}" + ("  (ρ ≥ 1: no convergence)" if rate >= 1 else ""), fontsize=9)
+    ax_loss.set_title(f"rate ρ = {rate:.4g}" + ("  (ρ ≥ 1: no convergence)" if rate >= 1 else ""), fontsize=9, y=1.0)
     ax_loss.legend(fontsize=8, loc="lower left")
+    light_ticks(ax_map)  # few ticks, plain labels, titles at a fixed height: most of a redraw is text layout
+    light_ticks(ax_loss)
     return fig
 
 
