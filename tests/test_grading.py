@@ -200,7 +200,7 @@ def test_constructor_without_the_needed_keywords_fails_with_a_hint():
     (check_hvp, (L.hvp_ignores_v,), r"case 1 of 6 .*H\(x\) v differs"),
     (check_hvp, (L.hvp_without_create_graph,), r"raised RuntimeError.*Hint: .*create_graph=True"),
     (check_hvp, (L.hvp_needs_grad_input,), r"raised RuntimeError.*Hint: x is a plain tensor"),
-    (check_gradient_descent, (L.gradient_descent_off_by_one,), r"shape \(10, 2\), expected .* \(11, 2\): row 0 is x0"),
+    (check_gradient_descent, (L.gradient_descent_off_by_one,), r"shape \(10, 2\), expected \(11, 2\): row 0 is x0"),
     (check_gradient_descent, (L.gradient_descent_wrong_gradient,), r"iterate x_1 \(row 1\) differs .*expected 1.9, got 2.1"),
     (check_gradient_descent, (L.gradient_descent_float32,), r"dtype torch\.float32"),
     (check_gradient_descent, (L.gradient_descent_in_place,), r"changed its input x0 in place"),

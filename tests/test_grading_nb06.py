@@ -104,7 +104,7 @@ def test_planted_classify_bug_is_caught(fn, pattern):
 
 
 @pytest.mark.parametrize("option, pattern", [
-    ("kick_and_step", r"case 1 of 5 .*a kick \(\|\|g\|\| <= threshold\): x_\d+ differs"),
+    ("kick_and_step", r"case 1 of 5 .*a kick \(\|\|g\|\| <= threshold\): iterate x_\d+ \(row \d+\) differs"),
     ("no_root", r"case 1 of 5 .*a kick"),
     ("strict", r"case 3 of 5 .*step 1, a kick"),
     ("rand_first", r"case 1 of 5 .*a kick"),

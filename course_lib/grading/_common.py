@@ -173,3 +173,21 @@ def learner_error(prefix: str, err: Exception, hint: str = ""):
     if hint:
         message += f"\n  Hint: {hint}"
     fail(message, err)
+
+
+def compare_iterates(got, expected: torch.Tensor, prefix: str, call: str, rows: str, explain) -> None:
+    """Fail unless ``got`` is a tensor shaped like ``expected`` (one row per iterate) and equal to it row by row.
+
+    ``rows`` says what the rows are (shown when the type or shape is wrong); ``explain(k, problem)`` returns the
+    message for the first row ``k`` that differs (the rule that produced the row, a hint).
+    """
+    __tracebackhide__ = True  # noqa: F841
+    if not isinstance(got, torch.Tensor):
+        fail(f"{prefix}: {call} returned {type(got).__name__}; expected one tensor of shape "
+             f"{shape_str(expected.shape)} ({rows}; torch.stack a list of iterates)")
+    if tuple(got.shape) != tuple(expected.shape):
+        fail(f"{prefix}: {call} returned shape {shape_str(got.shape)}, expected {shape_str(expected.shape)}: {rows}")
+    for k in range(expected.shape[0]):
+        problem = compare_tensor(got[k], expected[k], f"iterate x_{k} (row {k})")
+        if problem:
+            fail(explain(k, problem))

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import torch
 
-from ._common import (compare_number, compare_tensor, fail, fmt, generator, learner_error,
+from ._common import (compare_iterates, compare_number, compare_tensor, fail, fmt, generator, learner_error,
                       quiet_and_isolated, shape_str, succeed)
 
 __all__ = ["check_hvp", "check_gradient_descent", "check_step_size_theory", "check_minibatch_sgd",
@@ -160,16 +160,9 @@ def check_gradient_descent(gradient_descent) -> None:
             inputs = [t.clone() for t in (A, b, x0)]
             got = _call(f"{prefix}: gradient_descent(A, b, x0, lr={fmt(lr)}, steps={steps})",
                         gradient_descent, *inputs, lr, steps)
-            if not isinstance(got, torch.Tensor):
-                fail(f"{prefix}: gradient_descent must return one tensor of shape (steps + 1, n) = "
-                     f"{shape_str(expected.shape)}, got {type(got).__name__} (use torch.stack on a list of iterates)")
-            if tuple(got.shape) != tuple(expected.shape):
-                fail(f"{prefix}: the iterates have shape {shape_str(got.shape)}, expected (steps + 1, n) = "
-                     f"{shape_str(expected.shape)}: row 0 is x0 and row k is x_k, for k = 0, ..., steps")
-            for k in range(steps + 1):
-                problem = compare_tensor(got[k], expected[k], f"iterate x_{k} (row {k})")
-                if problem:
-                    fail(f"{prefix}: {problem}; x_k = x* + (I - lr A)^k (x0 - x*)")
+            compare_iterates(got, expected, prefix, "gradient_descent",
+                             "row 0 is x0 and row k is x_k, for k = 0, ..., steps",
+                             lambda k, problem: f"{prefix}: {problem}; x_k = x* + (I - lr A)^k (x0 - x*)")
             for given, original, label in zip(inputs, (A, b, x0), ("A", "b", "x0")):
                 if not torch.equal(given, original):
                     fail(f"{prefix}: gradient_descent changed its input {label} in place "

@@ -23,7 +23,7 @@ import torch
 
 import inspect
 
-from ._common import compare_tensor, fail, fmt, generator, learner_error, quiet_and_isolated, succeed
+from ._common import compare_iterates, compare_tensor, fail, fmt, generator, learner_error, quiet_and_isolated, succeed
 from .optimizers import OptimizerSpec, _borrowed_from, _decay, _describe, _run_case, _standard
 
 __all__ = ["PaperLion", "check_lion", "check_newton_schulz", "check_schedule_free_sgd", "LION_SPEC",
@@ -206,16 +206,9 @@ def check_schedule_free_sgd(schedule_free_sgd) -> None:
                 got = schedule_free_sgd(grad_fn, x0.clone(), lr, momentum, steps)
             except Exception as err:  # noqa: BLE001
                 learner_error(f"{prefix}: {call}", err)
-            if not isinstance(got, torch.Tensor):
-                fail(f"{prefix}: {call} returned {type(got).__name__}; expected a tensor of shape "
-                     f"{tuple(expected.shape)}")
-            if tuple(got.shape) != tuple(expected.shape):
-                fail(f"{prefix}: {call} returned shape {tuple(got.shape)}, expected {tuple(expected.shape)} "
-                     f"(steps + 1 rows: x0 first, then the average x after each step)")
-            for k in range(steps + 1):
-                problem = compare_tensor(got[k], expected[k], f"x_{k}")
-                if problem:
-                    fail(f"{prefix}: {call}: step {k}: {problem}\n  Hint: the gradient is taken at "
-                         f"y = (1 - momentum) z + momentum x; z <- z - lr g; then x <- (1 - c) x + c z with "
-                         f"c = 1/t at step t (so the first step sets x = z)")
+            compare_iterates(got, expected, prefix, call,
+                             "steps + 1 rows: x0 first, then the average x after each step",
+                             lambda k, problem: f"{prefix}: {call}: step {k}: {problem}\n  Hint: the gradient is "
+                             f"taken at y = (1 - momentum) z + momentum x; z <- z - lr g; then x <- (1 - c) x + c z "
+                             f"with c = 1/t at step t (so the first step sets x = z)")
     succeed(title, len(_SF_CASES))

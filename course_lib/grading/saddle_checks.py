@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from .. import saddles
-from ._common import compare_tensor, fail, fmt, generator, learner_error, quiet_and_isolated, succeed
+from ._common import compare_iterates, fail, fmt, generator, learner_error, quiet_and_isolated, succeed
 
 F64 = torch.float64
 
@@ -116,17 +116,12 @@ def check_perturbed_gd(perturbed_gd) -> None:
                                    generator(seed))
             except Exception as err:  # noqa: BLE001
                 learner_error(f"{prefix}: {call}", err)
-            if not isinstance(got, torch.Tensor):
-                fail(f"{prefix}: {call} returned {type(got).__name__}; expected a tensor of shape {tuple(expected.shape)}")
-            if tuple(got.shape) != tuple(expected.shape):
-                fail(f"{prefix}: {call} returned shape {tuple(got.shape)}, expected {tuple(expected.shape)} "
-                     f"(steps + 1 rows: x0 first, then one row per step)")
-            for k in range(steps + 1):
-                problem = compare_tensor(got[k], expected[k], f"x_{k}")
-                if problem:
-                    kicked = k > 0 and bool(torch.linalg.vector_norm(grad_fn(expected[k - 1])) <= threshold)
-                    what = "a kick (||g|| <= threshold)" if kicked else "a gradient step (||g|| > threshold)"
-                    fail(f"{prefix}: {call}: step {k}, {what}: {problem}\n  Hint: kick with u = randn(d), "
-                         f"u = u / ||u||, r = radius * rand(()) ** (1 / d), all from `generator`, in that order; "
-                         f"a kick replaces the gradient step")
+            def explain(k, problem):
+                kicked = k > 0 and bool(torch.linalg.vector_norm(grad_fn(expected[k - 1])) <= threshold)
+                what = "a kick (||g|| <= threshold)" if kicked else "a gradient step (||g|| > threshold)"
+                return (f"{prefix}: {call}: step {k}, {what}: {problem}\n  Hint: kick with u = randn(d), "
+                        f"u = u / ||u||, r = radius * rand(()) ** (1 / d), all from `generator`, in that order; "
+                        f"a kick replaces the gradient step")
+
+            compare_iterates(got, expected, prefix, call, "steps + 1 rows: x0 first, then one row per step", explain)
     succeed(title, len(cases))
