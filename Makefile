@@ -9,7 +9,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 STAMP  := $(VENV)/.installed
 
-.PHONY: lab test bench lessons
+.PHONY: lab test bench lessons solutions
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -23,9 +23,13 @@ lab: $(STAMP)
 test: $(STAMP)
 	COURSE_DEVICE=cpu $(VENV)/bin/python -m pytest -q
 
-# For authors: regenerate lessons/ from solutions/, and measure speed.
+# For authors: regenerate lessons/ from solutions/; re-execute every solution notebook in place
+# (fresh kernel, COURSE_DEVICE=cpu) and then regenerate lessons/; measure speed.
 lessons: $(STAMP)
 	$(VENV)/bin/python -m course_lib.authoring
+
+solutions: $(STAMP)
+	$(VENV)/bin/python -m course_lib.authoring --execute
 
 bench: $(STAMP)
 	$(VENV)/bin/python -m course_lib.bench

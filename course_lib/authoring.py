@@ -30,7 +30,7 @@ from pathlib import Path
 import nbformat
 
 __all__ = ["AuthoringError", "BEGIN", "END", "STUB", "make_lesson", "lesson_text", "strip_solutions",
-           "solution_blocks", "generate", "check", "main", "REPO_ROOT"]
+           "solution_blocks", "generate", "check", "execute", "main", "REPO_ROOT"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BEGIN = "### BEGIN SOLUTION"
@@ -267,6 +267,50 @@ def check(solutions_dir=None, lessons_dir=None, names=None) -> list[str]:
     return problems
 
 
+def execute(solutions_dir=None, names=None, timeout: int = 600, progress=print) -> list[str]:
+    """Re-execute solution notebooks in place, top to bottom, in a fresh ``python3`` kernel.
+
+    The kernel runs with ``COURSE_DEVICE=cpu`` (compared outputs are computed on the CPU), from the
+    notebook's own folder, with the course's Python. Cell ids, tags and sources are kept; outputs and
+    execution counts are the new run's; widget state and timings are not stored. A cell that raises
+    stops the run and nothing is written for that notebook. Returns the notebooks written.
+    """
+    import os
+    import time
+
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    solutions_dir = Path(solutions_dir or REPO_ROOT / "solutions")
+    written = []
+    for path in _solutions(solutions_dir, names):
+        nb = nbformat.read(path, as_version=4)
+        started = time.perf_counter()
+        client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
+                                resources={"metadata": {"path": str(path.parent)}})
+        previous = os.environ.get("COURSE_DEVICE")
+        os.environ["COURSE_DEVICE"] = "cpu"
+        try:
+            client.execute()
+        except CellExecutionError as err:
+            raise AuthoringError(f"{path}: a cell raised while executing; nothing written:\n{err}") from err
+        finally:
+            if previous is None:
+                os.environ.pop("COURSE_DEVICE", None)
+            else:
+                os.environ["COURSE_DEVICE"] = previous
+        for cell in nb.cells:
+            for key in VOLATILE_CELL_METADATA:
+                cell.get("metadata", {}).pop(key, None)
+        for key in VOLATILE_NOTEBOOK_METADATA:
+            nb.metadata.pop(key, None)
+        path.write_text(_text(nb), encoding="utf-8")
+        written.append(str(path))
+        if progress:
+            progress(f"executed {path} in {time.perf_counter() - started:.1f} s")
+    return written
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m course_lib.authoring",
                                      description="Write lessons/ from solutions/ (exercises stubbed, "
@@ -275,6 +319,9 @@ def main(argv=None) -> int:
                         help="only these notebooks (file names in solutions/); default: all")
     parser.add_argument("--check", action="store_true",
                         help="write nothing; exit 1 if lessons/ differs from what would be written")
+    parser.add_argument("--execute", action="store_true",
+                        help="first re-execute the solution notebooks in place (fresh kernel, COURSE_DEVICE=cpu), "
+                             "then write lessons/")
     parser.add_argument("--solutions", metavar="DIR", default=None, help="default: the course's solutions/")
     parser.add_argument("--lessons", metavar="DIR", default=None, help="default: the course's lessons/")
     args = parser.parse_args(argv)
@@ -288,6 +335,8 @@ def main(argv=None) -> int:
                 return 1
             print("lessons/ is up to date")
             return 0
+        if args.execute:
+            execute(args.solutions, args.notebooks)
         for change in generate(args.solutions, args.lessons, args.notebooks):
             print(change)
         return 0
