@@ -323,3 +323,49 @@ def test_python_dash_m_checks_the_fixture():
                             capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "lessons/ is up to date"
+
+
+# ---------------------------------------------------------------------------------------------
+# `python -m course_lib.authoring --execute`: stored outputs are the output of one command
+
+
+def test_execute_rewrites_outputs_and_keeps_ids_tags_and_sources(tmp_path):
+    source = _read(FIXTURES / "solutions" / "90_fixture.ipynb")
+    stale = copy.deepcopy(source)
+    for cell in stale.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [new_output("stream", name="stdout", text="stale output\n")]
+            cell.execution_count = 99
+            cell.metadata["execution"] = {"iopub.status.busy": "2020-01-01T00:00:00Z"}
+    stale.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+    (tmp_path / "solutions").mkdir()
+    nbformat.write(stale, tmp_path / "solutions" / "90_fixture.ipynb")
+
+    written = authoring.execute(tmp_path / "solutions", progress=None)
+
+    assert written == [str(tmp_path / "solutions" / "90_fixture.ipynb")]
+    run = _read(tmp_path / "solutions" / "90_fixture.ipynb")
+    assert [c.get("id") for c in run.cells] == [c.get("id") for c in source.cells]
+    assert [c.metadata.get("tags") for c in run.cells] == [c.metadata.get("tags") for c in source.cells]
+    assert _sources(run) == _sources(source)
+    assert "widgets" not in run.metadata
+    code = [c for c in run.cells if c.cell_type == "code"]
+    assert [c.execution_count for c in code] == list(range(1, len(code) + 1))
+    for new, old in zip(code, [c for c in source.cells if c.cell_type == "code"]):
+        assert "execution" not in new.metadata
+        texts = ["".join(o.get("text", "")) for o in new.outputs if o.output_type == "stream"]
+        assert "stale output\n" not in texts
+        if "nbval-ignore-output" not in old.metadata.get("tags", []):
+            assert texts == ["".join(o.get("text", "")) for o in old.outputs if o.output_type == "stream"]
+
+
+def test_execute_writes_nothing_when_a_cell_raises(tmp_path):
+    nb = new_notebook(cells=[new_code_cell("print('first')", id="a"), new_code_cell("1 / 0", id="b")])
+    nb.metadata["kernelspec"] = dict(authoring.KERNELSPEC)
+    (tmp_path / "solutions").mkdir()
+    path = tmp_path / "solutions" / "91_broken.ipynb"
+    nbformat.write(nb, path)
+    before = path.read_bytes()
+    with pytest.raises(AuthoringError, match="91_broken.ipynb: a cell raised"):
+        authoring.execute(tmp_path / "solutions", progress=None)
+    assert path.read_bytes() == before
