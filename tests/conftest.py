@@ -18,7 +18,7 @@ import torch
 
 CHROMIUM = Path("/usr/bin/chromium")
 
-# Notebooks compared by nbval print numbers computed on the CPU (DESIGN §3), whatever the machine has;
+# Notebooks compared by nbval print numbers computed on the CPU (docs/design.md, section 3), whatever the machine has;
 # the kernels nbval starts inherit this. `--device cuda` still moves the library tests to the GPU.
 os.environ.setdefault("COURSE_DEVICE", "cpu")
 

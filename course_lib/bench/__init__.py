@@ -1,4 +1,4 @@
-"""Benchmarks for the budgets of DESIGN.md section 6: ``python -m course_lib.bench``.
+"""Benchmarks for the performance budgets of docs/design.md (section 6): ``python -m course_lib.bench``.
 
 Each suite is a function registered with :func:`register_suite` that yields
 :class:`Record` rows (name, case, course_ms, reference_ms, ratio, budget);

@@ -13,7 +13,7 @@ from . import SUITES, format_table, records_to_json, run
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m course_lib.bench",
-        description="Measure the performance budgets of DESIGN.md section 6 and print a table.")
+        description="Measure the performance budgets of docs/design.md (section 6) and print a table.")
     parser.add_argument("--suite", action="append", choices=list(SUITES),
                         help="run this suite (repeatable; default: all)")
     parser.add_argument("--only", action="append", metavar="NAME",

@@ -1,4 +1,4 @@
-"""Suite ``second_order``: what curvature costs, measured against one gradient (DESIGN.md section 6).
+"""Suite ``second_order``: what curvature costs, measured against one gradient (docs/design.md, section 6).
 
 * ``hvp``: one Hessian-vector product (Pearlmutter's trick: a backward pass that keeps its graph, then a
   second backward pass through :math:`g^\\top v`) against one gradient (forward + backward) of the same

@@ -1,4 +1,4 @@
-"""Suites ``trajectories`` and ``widgets``: the two interactive budgets of DESIGN.md section 6.
+"""Suites ``trajectories`` and ``widgets``: the two interactive budgets of docs/design.md (section 6).
 
 * ``trajectories``: :func:`course_lib.trajectories.run_batch` of 10,000 starts x 200 steps
   on Rosenbrock, budget 2 s (2000 ms) per run. Rows: course_lib's Adam and SGD with momentum
