@@ -18,7 +18,9 @@ In the eigenbasis of :math:`A` each coordinate of the error is multiplied by
 
 Least squares is a quadratic too: :math:`\tfrac{1}{2n}\|Xw - y\|^2` has
 :math:`A = X^\top X/n` and :math:`b = X^\top y/n`. :func:`minibatch_sgd` runs
-(mini-batch) stochastic gradient descent on it.
+(mini-batch) stochastic gradient descent on it, with or without momentum, and
+:func:`noise_floor` measures the excess loss at which constant-step SGD settles,
+:math:`\approx \frac{\eta}{1-\beta}\operatorname{tr}S/(4B)` for batch size :math:`B`.
 
 Momentum (notebook 02): heavy ball moves each eigen-coordinate of the error by a
 2x2 matrix, :math:`z_{k+1} = (1 + \beta - \eta\lambda_i) z_k - \beta z_{k-1}`; it
@@ -44,7 +46,7 @@ __all__ = [
     "Quadratic", "make_quadratic", "ill_conditioned_quadratic", "rotation_2d", "minimizer",
     "gradient_descent", "gd_iterates", "gd_iterates_closed_form",
     "convergence_rate", "best_learning_rate", "optimal_rate", "max_stable_learning_rate",
-    "measured_rate", "steps_to_tolerance", "divergence_step", "minibatch_sgd", "single_threaded",
+    "measured_rate", "steps_to_tolerance", "divergence_step", "minibatch_sgd", "noise_floor", "single_threaded",
     # momentum (notebook 02)
     "heavy_ball", "nesterov", "momentum_matrix", "heavy_ball_closed_form", "momentum_rate", "nesterov_rate",
     "momentum_rate_map", "optimal_momentum", "optimal_momentum_rate", "max_stable_momentum_lr", "critical_damping",
@@ -260,7 +262,7 @@ def divergence_step(values: torch.Tensor, threshold: float = 1e8) -> int | None:
 @single_threaded
 def minibatch_sgd(X: torch.Tensor, y: torch.Tensor, w0: torch.Tensor, lr: float, batch_size: int, epochs: int,
                   generator: torch.Generator, *, lr_schedule: Callable[[int], float] | None = None,
-                  replacement: bool = False, return_path: bool = False):
+                  replacement: bool = False, momentum: float = 0.0, return_path: bool = False):
     r"""Mini-batch SGD on the least-squares loss :math:`\tfrac12\,\mathrm{mean}_i (x_i^\top w - y_i)^2`.
 
     Each epoch draws ``perm = torch.randperm(n, generator=generator)`` and walks through
@@ -271,6 +273,9 @@ def minibatch_sgd(X: torch.Tensor, y: torch.Tensor, w0: torch.Tensor, lr: float,
     (``torch.randint``), ``ceil(n / batch_size)`` steps per epoch: the textbook model of SGD.
 
     ``lr_schedule(k)`` (optional) multiplies ``lr`` at step ``k = 0, 1, ...``.
+    With ``momentum`` :math:`\beta > 0` the step is heavy ball in PyTorch's buffer form,
+    :math:`m \leftarrow \beta m + g_{\mathcal B}` (:math:`m = g_{\mathcal B}` at the first step), :math:`w \leftarrow w - \eta\, m`,
+    the rule of ``torch.optim.SGD(momentum=beta)`` (notebook 02).
     Returns the final ``w``; with ``return_path=True`` a ``(steps+1, d)`` tensor of
     every iterate. Indices are drawn on ``generator``'s device (the CPU for the
     default generator) and moved to ``X``'s, so a seed gives the same batches everywhere.
@@ -279,7 +284,10 @@ def minibatch_sgd(X: torch.Tensor, y: torch.Tensor, w0: torch.Tensor, lr: float,
     n = X.shape[0]
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if not 0.0 <= momentum < 1.0:
+        raise ValueError(f"momentum must be in [0, 1), got {momentum}")
     w = w0.clone()
+    m = None  # the momentum buffer
     path = [w] if return_path else None
     k = 0
     for _ in range(epochs):
@@ -293,11 +301,62 @@ def minibatch_sgd(X: torch.Tensor, y: torch.Tensor, w0: torch.Tensor, lr: float,
         for Xb, yb in batches:
             step = lr if lr_schedule is None else lr * lr_schedule(k)
             residual = torch.addmv(yb, Xb, w, beta=-1)  # X_B w - y_B
-            w = torch.addmv(w, Xb.T, residual, alpha=-step / Xb.shape[0])
+            if momentum == 0.0:
+                w = torch.addmv(w, Xb.T, residual, alpha=-step / Xb.shape[0])
+            else:
+                g = Xb.T @ residual / Xb.shape[0]
+                m = g if m is None else torch.add(g, m, alpha=momentum)
+                w = w - step * m
             k += 1
             if return_path:
                 path.append(w)
     return torch.stack(path) if return_path else w
+
+
+@single_threaded
+def noise_floor(X: torch.Tensor, y: torch.Tensor, lr: float, batch_size: int, steps: int, *, chains: int = 8,
+                momentum: float = 0.0, burn_in: int | None = None, generator: torch.Generator | None = None,
+                w_star: torch.Tensor | None = None) -> torch.Tensor:
+    r"""The stationary excess loss of constant-step SGD on least squares, measured on ``chains`` independent runs.
+
+    Every run starts at the minimizer :math:`w^\star` of :math:`f(w) = \tfrac12\,\mathrm{mean}_i (x_i^\top w - y_i)^2`
+    and takes ``steps`` steps on mini-batches of ``batch_size`` examples drawn **with replacement**
+    (the textbook model of SGD), with momentum :math:`\beta` in PyTorch's buffer form
+    (:math:`m \leftarrow \beta m + g_{\mathcal B}`, :math:`w \leftarrow w - \eta m`; :math:`\beta = 0` is plain SGD).
+    Returns a ``(chains,)`` tensor: each run's mean of :math:`f(w_k) - f^\star = \tfrac12 e_k^\top H e_k` over the
+    steps after ``burn_in`` (default: the first fifth). The runs are independent (one generator draws all their
+    batches up front) and advance together, so eight runs cost about as much as one.
+
+    To first order in the effective step :math:`\eta/(1 - \beta)` the floor is
+    :math:`\frac{\eta}{1 - \beta}\,\frac{\operatorname{tr} S}{4B}`, with :math:`S` the second moment of the per-example
+    gradients at :math:`w^\star` (notebooks 01 and 02; Goh, "Why Momentum Really Works", Distill, 2017).
+    """
+    n, d = X.shape
+    if batch_size < 1 or steps < 1 or chains < 1:
+        raise ValueError(f"batch_size, steps and chains must be >= 1, got {batch_size}, {steps}, {chains}")
+    if not 0.0 <= momentum < 1.0:
+        raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+    burn_in = steps // 5 if burn_in is None else int(burn_in)
+    if not 0 <= burn_in < steps:
+        raise ValueError(f"burn_in must be in [0, steps), got {burn_in}")
+    generator = torch.Generator().manual_seed(0) if generator is None else generator
+    if w_star is None:
+        w_star = torch.linalg.lstsq(X, y[:, None]).solution[:, 0]
+    H = X.T @ X / n
+    idx = torch.randint(n, (steps, chains, batch_size), generator=generator).to(X.device)
+    w = w_star.expand(chains, d).clone()
+    m = torch.zeros_like(w)
+    total = torch.zeros(chains, dtype=X.dtype, device=X.device)
+    for k in range(steps):
+        Xb, yb = X[idx[k]], y[idx[k]]  # (chains, B, d), (chains, B)
+        residual = torch.einsum("cbd,cd->cb", Xb, w) - yb
+        g = torch.einsum("cbd,cb->cd", Xb, residual) / batch_size
+        m = g if k == 0 or momentum == 0.0 else torch.add(g, m, alpha=momentum)
+        w = w - lr * m
+        if k + 1 > burn_in:
+            e = w - w_star
+            total += 0.5 * ((e @ H) * e).sum(1)
+    return total / (steps - burn_in)
 
 
 # --------------------------------------------------------------------------- momentum (notebook 02)

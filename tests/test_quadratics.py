@@ -9,7 +9,7 @@ from course_lib.quadratics import (Quadratic, best_learning_rate, convergence_ra
                                    gd_iterates_closed_form, gradient_descent, heavy_ball, heavy_ball_closed_form,
                                    ill_conditioned_quadratic, make_quadratic, max_stable_learning_rate,
                                    max_stable_momentum_lr, measured_rate, minibatch_sgd, minimizer, momentum_matrix,
-                                   momentum_rate, momentum_rate_map, nesterov, nesterov_rate, optimal_momentum,
+                                   momentum_rate, momentum_rate_map, nesterov, nesterov_rate, noise_floor, optimal_momentum,
                                    optimal_momentum_rate, optimal_rate, steps_to_tolerance)
 
 
@@ -155,6 +155,91 @@ def test_minibatch_sgd_schedule_and_replacement():
     assert torch.allclose(w, torch.tensor([1.0, -1.0, 2.0], dtype=torch.float64), atol=1e-6)  # no noise: exact fit
     with pytest.raises(ValueError):
         minibatch_sgd(X, y, w0, 0.1, 0, 1, torch.Generator())
+
+
+@pytest.mark.parametrize("replacement", [False, True])
+def test_minibatch_sgd_with_momentum_is_torchs_sgd_on_the_same_batches(replacement):
+    g = torch.Generator().manual_seed(3)
+    X = torch.randn(30, 3, generator=g, dtype=torch.float64)
+    y = torch.randn(30, generator=g, dtype=torch.float64)
+    w0 = torch.randn(3, generator=g, dtype=torch.float64)
+    lr, beta, batch_size, epochs = 0.05, 0.8, 4, 3
+    ours = minibatch_sgd(X, y, w0, lr, batch_size, epochs, torch.Generator().manual_seed(7), momentum=beta,
+                         replacement=replacement, return_path=True)
+    # the same batches, drawn the same way, fed to torch.optim.SGD(momentum=beta)
+    gen = torch.Generator().manual_seed(7)
+    w = w0.clone().requires_grad_(True)
+    optimizer = torch.optim.SGD([w], lr=lr, momentum=beta)
+    path = [w0.clone()]
+    for _ in range(epochs):
+        if replacement:
+            batches = list(torch.randint(30, (math.ceil(30 / batch_size), batch_size), generator=gen))
+        else:
+            perm = torch.randperm(30, generator=gen)
+            batches = [perm[i:i + batch_size] for i in range(0, 30, batch_size)]
+        for idx in batches:
+            optimizer.zero_grad()
+            (0.5 * ((X[idx] @ w - y[idx]) ** 2).mean()).backward()
+            optimizer.step()
+            path.append(w.detach().clone())
+    assert torch.allclose(ours, torch.stack(path), rtol=1e-12, atol=1e-12)
+    # and momentum changes the path (the test could fail)
+    plain = minibatch_sgd(X, y, w0, lr, batch_size, epochs, torch.Generator().manual_seed(7), replacement=replacement)
+    assert not torch.allclose(ours[-1], plain, atol=1e-3)
+    with pytest.raises(ValueError, match="momentum"):
+        minibatch_sgd(X, y, w0, lr, batch_size, 1, torch.Generator(), momentum=1.0)
+
+
+def _regression(n=60, d=3, seed=4):
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, d, generator=g, dtype=torch.float64)
+    y = X @ torch.ones(d, dtype=torch.float64) + 0.5 * torch.randn(n, generator=g, dtype=torch.float64)
+    return X, y, torch.linalg.lstsq(X, y[:, None]).solution[:, 0]
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.7])
+def test_noise_floor_runs_torchs_sgd_on_its_batches(momentum):
+    X, y, w_star = _regression()
+    n, steps, chains, batch, lr, burn_in = X.shape[0], 30, 2, 3, 0.05, 10
+    got = noise_floor(X, y, lr, batch, steps, chains=chains, momentum=momentum, burn_in=burn_in,
+                      generator=torch.Generator().manual_seed(1))
+    idx = torch.randint(n, (steps, chains, batch), generator=torch.Generator().manual_seed(1))  # the same draws
+    H = X.T @ X / n
+    for c in range(chains):
+        w = w_star.clone().requires_grad_(True)
+        optimizer = torch.optim.SGD([w], lr=lr, momentum=momentum)
+        excess = []
+        for k in range(steps):
+            optimizer.zero_grad()
+            (0.5 * ((X[idx[k, c]] @ w - y[idx[k, c]]) ** 2).mean()).backward()
+            optimizer.step()
+            e = w.detach() - w_star
+            excess.append(0.5 * e @ H @ e)
+        assert got[c].item() == pytest.approx(torch.stack(excess[burn_in:]).mean().item(), rel=1e-10)
+    assert got.shape == (chains,) and (got > 0).all()
+
+
+def test_noise_floor_grows_like_the_effective_step():
+    # first order in lr / (1 - beta): floor = lr / (1 - beta) * tr S / (4 B); 32 runs of 4000 steps leave a few
+    # percent of sampling error, and lr / (1 - beta) <= 0.02 keeps the second-order term to a few percent too
+    X, y, w_star = _regression(n=200)
+    grads = X * (X @ w_star - y)[:, None]  # per-example gradients at w*
+    trace_S = (grads ** 2).sum(1).mean().item()
+    floors = {}
+    for beta in (0.0, 0.5):
+        runs = noise_floor(X, y, 0.01, 2, 4000, chains=32, momentum=beta, generator=torch.Generator().manual_seed(0))
+        floors[beta] = runs.mean().item()
+        assert floors[beta] == pytest.approx(0.01 / (1 - beta) * trace_S / (4 * 2), rel=0.15)
+    assert floors[0.5] / floors[0.0] == pytest.approx(2.0, rel=0.15)
+
+
+def test_noise_floor_rejects_bad_input():
+    X, y, _ = _regression()
+    for kwargs in (dict(momentum=1.0), dict(burn_in=30), dict(chains=0)):
+        with pytest.raises(ValueError):
+            noise_floor(X, y, 0.05, 1, 30, **kwargs)
+    with pytest.raises(ValueError):
+        noise_floor(X, y, 0.05, 0, 30)
 
 
 def test_minimizer_solves_the_system():

@@ -73,8 +73,8 @@ def draw_rate_map(kappa: float, ax, *, lr: float | None = None, beta: float | No
     q, _, _, _, _, speed = _problem(float(kappa), float(angle))
     image = ax.imshow(speed, origin="lower", extent=(0, LR_MAX, 0, BETA_MAX), aspect="auto", cmap=_rate_cmap(),
                       norm=LogNorm(vmin=1e-3, vmax=1.0), interpolation="nearest")
-    b = np.linspace(0, BETA_MAX, 50)
-    ax.plot(2 + 2 * b, b, color="crimson", linestyle="--", linewidth=1, label="edge ηL = 2 + 2β")
+    edge_betas = np.linspace(0, BETA_MAX, 50)
+    ax.plot(2 + 2 * edge_betas, edge_betas, color="crimson", linestyle="--", linewidth=1, label="edge ηL = 2 + 2β")
     eta = np.linspace(0, LR_MAX, 200)
     for lam in (q.mu, q.L):
         crit = (1 - np.sqrt(eta * lam)) ** 2
