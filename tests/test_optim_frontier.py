@@ -212,7 +212,8 @@ def test_newton_schulz_cubic_converges_to_the_orthogonal_factor():
 def test_muon_with_adamw_is_torch_muon_on_matrices_and_torch_adamw_on_the_rest():
     params = make_params("cpu", [(4, 3), (4,), (2, 4), ()], seed=15)
     copies = clone(params)
-    hybrid = ours.MuonWithAdamW(params, lr=0.03, weight_decay=0.01, adamw_lr=0.01, adamw_weight_decay=0.1)
+    hybrid = ours.MuonWithAdamW(params, lr=0.03, weight_decay=0.01, adamw_lr=0.01, adamw_weight_decay=0.1,
+                                muon_params="matrices")
     muon = torch.optim.Muon([copies[0], copies[2]], lr=0.03, weight_decay=0.01)
     adamw = torch.optim.AdamW([copies[1], copies[3]], lr=0.01, weight_decay=0.1, foreach=False)
     for step in range(10):
@@ -228,7 +229,7 @@ def test_muon_with_adamw_is_torch_muon_on_matrices_and_torch_adamw_on_the_rest()
 def test_muon_with_adamw_orthogonalizes_a_conv_kernel_as_its_out_by_fan_in_matrix():
     params = make_params("cpu", [(3, 2, 2, 2), (3,)], seed=16)
     flat = [params[0].detach().reshape(3, -1).clone().requires_grad_(), params[1].detach().clone().requires_grad_()]
-    hybrid = ours.MuonWithAdamW(params, lr=0.03, weight_decay=0.01, adamw_lr=0.01)
+    hybrid = ours.MuonWithAdamW(params, lr=0.03, weight_decay=0.01, adamw_lr=0.01, muon_params=[params[0]])
     muon = torch.optim.Muon([flat[0]], lr=0.03, weight_decay=0.01)
     adamw = torch.optim.AdamW([flat[1]], lr=0.01, weight_decay=0.0, foreach=False)
     for step in range(10):
@@ -240,6 +241,80 @@ def test_muon_with_adamw_orthogonalizes_a_conv_kernel_as_its_out_by_fan_in_matri
         assert params[0].shape == (3, 2, 2, 2)
         assert max_diff([params[0].reshape(3, -1), params[1]], flat) <= 1e-15, f"step {step}"
     assert hybrid.state[params[0]]["momentum_buffer"].shape == (3, 2, 2, 2)
+
+
+def routed(hybrid):
+    """``(muon, adamw)``: the ids of the tensors in MuonWithAdamW's two groups."""
+    groups = {g["use_muon"]: {id(p) for p in g["params"]} for g in hybrid.param_groups}
+    return groups.get(True, set()), groups.get(False, set())
+
+
+def test_muon_with_adamw_gives_the_input_and_output_layers_to_adamw_by_default():
+    model = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.ReLU(), torch.nn.Linear(5, 5), torch.nn.ReLU(),
+                                torch.nn.Linear(5, 4), torch.nn.ReLU(), torch.nn.Linear(4, 3))
+    linears = [m for m in model if isinstance(m, torch.nn.Linear)]
+    muon, adamw = routed(ours.MuonWithAdamW(model.parameters()))
+    assert muon == {id(linears[1].weight), id(linears[2].weight)}  # the hidden matrices only
+    assert adamw == {id(p) for p in model.parameters()} - muon    # input and output layers, all biases
+    muon, adamw = routed(ours.MuonWithAdamW(model.parameters(), muon_params="matrices"))
+    assert muon == {id(m.weight) for m in linears}
+    muon, adamw = routed(ours.MuonWithAdamW(model.parameters(), muon_params=[linears[0].weight]))
+    assert muon == {id(linears[0].weight)} and len(adamw) == 7
+
+
+def test_muon_with_adamw_hidden_default_is_adamw_alone_without_hidden_matrices():
+    # a 2-layer network has no hidden-to-hidden matrix: everything is AdamW's, Muon's lr is not used
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Tanh(), torch.nn.Linear(3, 2))
+    copy = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Tanh(), torch.nn.Linear(3, 2))
+    copy.load_state_dict(model.state_dict())
+    hybrid = ours.MuonWithAdamW(model.parameters(), lr=0.5, adamw_lr=0.01)
+    adamw = torch.optim.AdamW(copy.parameters(), lr=0.01, weight_decay=0.0, foreach=False)
+    assert [g["use_muon"] for g in hybrid.param_groups] == [False]
+    x = torch.randn(5, 4, generator=torch.Generator().manual_seed(3))
+    for _ in range(5):
+        for net, opt in ((model, hybrid), (copy, adamw)):
+            opt.zero_grad()
+            net(x).pow(2).sum().backward()
+            opt.step()
+    assert max_diff(list(model.parameters()), list(copy.parameters())) <= 1e-15
+
+
+def test_muon_with_adamw_ns_dtype_none_runs_the_iteration_in_the_parameters_dtype():
+    params = make_params("cpu", [(4, 3), (5, 4), (2, 5)], seed=17)
+    copies, in_bf16 = clone(params), clone(params)
+    hybrid = ours.MuonWithAdamW(params, lr=0.03, ns_dtype=None)
+    bf16 = ours.MuonWithAdamW(in_bf16, lr=0.03)
+    momentum = torch.zeros(5, 4, dtype=params[1].dtype)
+    for _ in range(4):
+        set_grads(params)
+        set_grads(copies)
+        set_grads(in_bf16)
+        hybrid.step()
+        bf16.step()
+        # the middle matrix by hand: Nesterov momentum as lerps, then 5 float64 Newton-Schulz steps
+        g = copies[1].grad
+        momentum.lerp_(g, 0.05)
+        with torch.no_grad():
+            copies[1] -= 0.03 * (5 / 4) ** 0.5 * newton_schulz(g.lerp(momentum, 0.95), dtype=None)  # lr * sqrt(m/n)
+    assert params[1].dtype == torch.float64
+    assert (params[1] - copies[1]).abs().max().item() <= 1e-14
+    # torch's choice, bfloat16, stays the default: its rounding (about 4e-3 relative) shows in the weights
+    assert bf16.param_groups[0]["ns_dtype"] == torch.bfloat16
+    assert (in_bf16[1] - copies[1]).abs().max().item() > 1e-6
+
+
+@pytest.mark.parametrize("bad,message", [
+    (dict(muon_params="all"), "muon_params must be 'hidden', 'matrices'"),
+    (dict(muon_params=[torch.zeros(3, 3)]), "muon_params must be tensors from params"),
+    (dict(muon_params="bias"), "muon_params must be 'hidden', 'matrices'"),
+    (dict(ns_dtype="float64"), "ns_dtype must be a torch.dtype"),
+])
+def test_muon_with_adamw_rejects_a_bad_selection(bad, message):
+    params = make_params("cpu", [(4, 3), (4,)], seed=18)
+    with pytest.raises(ValueError, match=message):
+        ours.MuonWithAdamW(params, **bad)
+    with pytest.raises(ValueError, match="two or more dimensions"):
+        ours.MuonWithAdamW(params, muon_params=[params[1]])
 
 
 # ----------------------------------------------------------------------------- schedule-free

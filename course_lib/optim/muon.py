@@ -1,42 +1,47 @@
 r"""Muon: momentum, orthogonalized by a Newton-Schulz iteration (Jordan et al., 2024).
 
-For a weight *matrix* :math:`W \in \mathbb{R}^{m \times n}` Muon keeps SGD's momentum
-:math:`B` and steps along its "orthogonalization": with the SVD
-:math:`B = U \Sigma V^\top`, the update is (approximately) :math:`O = U V^\top`, the
+For a weight *matrix* :math:`W \in \mathbb{R}^{m \times n}` with gradient :math:`G_t`, Muon keeps
+SGD's momentum :math:`M_t` and steps along its "orthogonalization": with the SVD
+:math:`M = U \Sigma V^\top`, the update is (approximately) :math:`O = U V^\top`, the
 matrix with the same singular vectors and every singular value set to 1. It is the
 steepest-descent direction for the spectral norm,
-:math:`O = \arg\max_{\|O\|_2 \le 1} \langle B, O \rangle`: every direction the momentum
+:math:`O = \arg\max_{\|O\|_2 \le 1} \langle M, O \rangle`: every direction the momentum
 points to moves equally far, so rare directions (small singular values) are not
 drowned by the few dominant ones that a gradient of a hidden layer is made of.
 
 Computing an SVD each step is slow on an accelerator; an odd matrix polynomial is fast.
-After scaling :math:`X_0 = B / \|B\|_F` (so every singular value is in :math:`(0, 1]`),
+After scaling :math:`X_0 = M / \|M\|_F` (so every singular value :math:`s` is in :math:`(0, 1]`),
 
 .. math::
 
     A_k = X_k X_k^\top, \qquad X_{k+1} = a X_k + (b A_k + c A_k^2)\, X_k
 
-acts on each singular value separately, :math:`\sigma \mapsto a\sigma + b\sigma^3 + c\sigma^5`,
-and leaves the singular vectors alone. The classic cubic Newton-Schulz coefficients
-:math:`(1.5, -0.5, 0)` drive every :math:`\sigma \in (0, \sqrt 3)` to 1; Muon's quintic
-:math:`(3.4445, -4.7750, 2.0315)` are chosen for a steep slope at 0, so that five steps push even
-tiny singular values up to about :math:`[0.7, 1.2]`, not exactly 1, which trains just as well.
+acts on each singular value separately, :math:`s \mapsto a s + b s^3 + c s^5`, and leaves the
+singular vectors alone; one step costs three matrix products (:math:`X X^\top`, :math:`A^2`,
+:math:`(bA + cA^2) X`), five steps fifteen. The classic cubic Newton-Schulz coefficients
+:math:`(1.5, -0.5, 0)` drive every :math:`s \in (0, \sqrt 3)` to 1, slowly when :math:`s` is small;
+Muon's quintic :math:`(3.4445, -4.7750, 2.0315)` has slope 3.4445 at 0, so five steps bring every
+singular value :math:`s \ge 2\cdot 10^{-3}` (relative to :math:`\|M\|_F`) into about
+:math:`[0.68, 1.2]`, not exactly 1, which trains just as well. Smaller ones are not reached:
+:math:`s = 10^{-3}` ends at 0.47, :math:`s = 10^{-4}` at 0.05.
 
-The step (momentum :math:`\mu`, learning rate :math:`\gamma`, decoupled weight decay :math:`\lambda`):
+The step (momentum :math:`\beta`, learning rate :math:`\eta`, decoupled weight decay
+:math:`\lambda_{wd}`):
 
 .. math::
 
-    B_t &= \mu B_{t-1} + g_t \quad\text{(kept, as torch does, as the lerp } B_t = \mu B_{t-1} + (1-\mu) g_t\text{)} \\
-    \tilde B_t &= g_t + \mu B_t \ \text{(Nesterov, as a lerp too)} \quad\text{or}\quad B_t \\
-    \theta_t &= (1 - \gamma\lambda)\,\theta_{t-1} - \gamma' \, \mathrm{NS}_5(\tilde B_t),
-    \qquad \gamma' = \gamma \sqrt{\max(1, m/n)} \ \text{("original") or } 0.2\gamma\sqrt{\max(m, n)}
+    M_t &= \beta M_{t-1} + G_t \quad\text{(kept, as torch does, as the lerp } M_t = \beta M_{t-1} + (1-\beta) G_t\text{)} \\
+    \tilde M_t &= G_t + \beta M_t \ \text{(Nesterov, as a lerp too)} \quad\text{or}\quad M_t \\
+    W_t &= (1 - \eta\lambda_{wd})\,W_{t-1} - \eta' \, \mathrm{NS}_5(\tilde M_t),
+    \qquad \eta' = \eta \sqrt{\max(1, m/n)} \ \text{("original") or } 0.2\eta\sqrt{\max(m, n)}
 
-The orthogonalized update has RMS about :math:`1/\sqrt{\max(m, n)}`; the adjusted :math:`\gamma'`
+The orthogonalized update has RMS about :math:`1/\sqrt{\max(m, n)}`; the adjusted :math:`\eta'`
 evens that out across shapes ("match_rms_adamw" makes it about AdamW's 0.2, so AdamW's learning
 rate can be reused).
 
-Muon is for the 2-D weights of hidden layers; biases, gains, embeddings and the output layer go to
-AdamW (see :func:`split_muon_params`).
+Muon is for the weight matrices of *hidden* layers. Its authors give the biases and gains, the
+input layer (embedding) and the output layer (head) to AdamW: :class:`MuonWithAdamW` does that by
+default (``muon_params="hidden"``), see also :func:`split_muon_params`.
 
 References: Jordan, Jin, Boza, You, Cesista, Newhouse & Bernstein, "Muon: An optimizer for hidden
 layers in neural networks" (blog post, 2024); Bernstein & Newhouse, "Old optimizer, new norm: an
@@ -99,7 +104,8 @@ def _adjusted_lr(lr: float, adjust_lr_fn, shape) -> float:
 def split_muon_params(model: torch.nn.Module, *, exclude=()):
     """``(matrices, others)``: the 2-D weights for Muon, and everything else (biases, ...) for AdamW.
 
-    ``exclude``: modules whose weights go to ``others`` anyway (e.g. the output layer, as Muon's authors do).
+    ``exclude``: modules whose weights go to ``others`` anyway (e.g. the input and the output layer, as Muon's
+    authors do; :class:`MuonWithAdamW`'s ``muon_params="hidden"`` makes that choice from the parameters' order).
     """
     excluded = {id(p) for module in exclude for p in module.parameters()}
     matrices, others = [], []
@@ -147,27 +153,39 @@ class Muon(Optimizer):
         buffer = state["momentum_buffer"]
         buffer.lerp_(grad, 1 - momentum)
         direction = grad.lerp(buffer, momentum) if group["nesterov"] else buffer
-        update = newton_schulz(direction, group["ns_coefficients"], group["ns_steps"], group["eps"])
+        update = newton_schulz(direction, group["ns_coefficients"], group["ns_steps"], group["eps"],
+                               dtype=group.get("ns_dtype", torch.bfloat16))  # only MuonWithAdamW's groups choose
         param.mul_(1 - lr * group["weight_decay"])
         param.add_(update, alpha=-_adjusted_lr(lr, group["adjust_lr_fn"], param.shape))
 
 
 class MuonWithAdamW(Optimizer):
-    r"""Muon for the weight matrices and conv kernels, AdamW for all others (biases, gains, 0-d and 1-d tensors).
+    r"""Muon for the hidden weight matrices (and conv kernels), AdamW for all other parameters.
 
     How Muon is used in practice (Jordan et al.'s "Muon with auxiliary Adam"): a model's
-    ``parameters()`` go in, :class:`Muon`'s rule is applied to every matrix and
-    :class:`~course_lib.optim.AdamW`'s rule (``adamw_lr``, ``adamw_betas``, ``adamw_eps``,
-    ``adamw_weight_decay``) to the rest. Two param groups, marked ``use_muon``; ``lr`` is Muon's (the
-    one a learning-rate sweep tunes), and a scheduler scales both groups. A conv kernel of shape
+    ``parameters()`` go in; :class:`Muon`'s rule is applied to the tensors ``muon_params`` selects
+    and :class:`~course_lib.optim.AdamW`'s rule (``adamw_lr``, ``adamw_betas``, ``adamw_eps``,
+    ``adamw_weight_decay``) to the rest. ``muon_params``:
+
+    * ``"hidden"`` (default): every tensor with two or more dimensions except the *first* and the
+      *last* of them in the order given. For ``model.parameters()`` of a feed-forward network those
+      are the input layer and the output layer, which Muon's authors leave to AdamW, with the biases;
+      a network with fewer than three weight matrices then has no Muon parameter at all.
+    * ``"matrices"``: every tensor with two or more dimensions, the input and output layers included.
+    * an iterable of tensors, each one of ``params`` with at least two dimensions: exactly those.
+
+    Two param groups, marked ``use_muon`` (an empty one is left out); ``lr`` is Muon's (the one a
+    learning-rate sweep tunes), and a scheduler scales both groups. A conv kernel of shape
     ``(out, in, kh, kw)`` is orthogonalized as the ``(out, in * kh * kw)`` matrix it is to the layer's
     output, as Jordan et al. do for their CIFAR-10 networks (:class:`torch.optim.Muon` itself takes
-    2-D parameters only).
+    2-D parameters only). ``ns_dtype``: the precision of the Newton-Schulz iteration, bfloat16 as in
+    torch (``None``: the parameter's own dtype, e.g. float64 for runs that must agree across machines).
     """
 
     def __init__(self, params, lr=0.02, momentum=0.95, nesterov=True, weight_decay=0.0,
                  ns_coefficients=MUON_NS_COEFFICIENTS, eps=1e-7, ns_steps=5, adjust_lr_fn=None, *,
-                 adamw_lr=3e-3, adamw_betas=(0.9, 0.999), adamw_eps=1e-8, adamw_weight_decay=0.0):
+                 muon_params="hidden", adamw_lr=3e-3, adamw_betas=(0.9, 0.999), adamw_eps=1e-8,
+                 adamw_weight_decay=0.0, ns_dtype=torch.bfloat16):
         params = list(params)
         check(all(isinstance(p, torch.Tensor) for p in params), "MuonWithAdamW takes a list of tensors, not groups")
         check(0.0 <= lr, f"Learning rate should be >= 0 but is: {lr}")
@@ -175,10 +193,13 @@ class MuonWithAdamW(Optimizer):
         check(0.0 <= weight_decay, f"weight decay should be >= 0 but is: {weight_decay}")
         check_adam_hyperparameters(adamw_lr, adamw_eps, adamw_betas)
         check(0.0 <= adamw_weight_decay, f"Invalid weight_decay value: {adamw_weight_decay}")
-        muon = dict(params=[p for p in params if p.dim() >= 2], use_muon=True, lr=lr, momentum=momentum,
+        check(ns_dtype is None or isinstance(ns_dtype, torch.dtype), f"ns_dtype must be a torch.dtype or None, "
+              f"got {ns_dtype!r}")
+        chosen = _select_muon_params(params, muon_params)
+        muon = dict(params=[p for p in params if id(p) in chosen], use_muon=True, lr=lr, momentum=momentum,
                     nesterov=nesterov, weight_decay=weight_decay, ns_coefficients=ns_coefficients, eps=eps,
-                    ns_steps=ns_steps, adjust_lr_fn=adjust_lr_fn)
-        adamw = dict(params=[p for p in params if p.dim() < 2], use_muon=False, lr=adamw_lr,
+                    ns_steps=ns_steps, adjust_lr_fn=adjust_lr_fn, ns_dtype=ns_dtype)
+        adamw = dict(params=[p for p in params if id(p) not in chosen], use_muon=False, lr=adamw_lr,
                      betas=tuple(adamw_betas), eps=adamw_eps, weight_decay=adamw_weight_decay, amsgrad=False,
                      maximize=False, decoupled_weight_decay=True, foreach=False)
         super().__init__([group for group in (muon, adamw) if group["params"]], {})
@@ -194,3 +215,19 @@ class MuonWithAdamW(Optimizer):
             state = {"momentum_buffer": state["momentum_buffer"].view(rows, -1)}
             param, grad = param.view(rows, -1), grad.reshape(rows, -1)
         Muon.update(self, param, grad, state, group)
+
+
+def _select_muon_params(params, muon_params) -> set:
+    """The ids of the tensors of ``params`` that ``muon_params`` ("hidden", "matrices" or tensors) gives to Muon."""
+    matrices = [p for p in params if p.dim() >= 2]
+    if isinstance(muon_params, str):
+        check(muon_params in ("hidden", "matrices"),
+              f"muon_params must be 'hidden', 'matrices' or an iterable of tensors, got {muon_params!r}")
+        chosen = matrices[1:-1] if muon_params == "hidden" else matrices
+        return {id(p) for p in chosen}
+    chosen = list(muon_params)
+    given = {id(p) for p in params}
+    for p in chosen:
+        check(isinstance(p, torch.Tensor) and id(p) in given, "muon_params must be tensors from params")
+        check(p.dim() >= 2, f"Muon takes tensors of two or more dimensions, muon_params has one of shape {tuple(p.shape)}")
+    return {id(p) for p in chosen}

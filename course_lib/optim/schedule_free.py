@@ -10,7 +10,7 @@ at an interpolation :math:`y` between them:
 .. math::
 
     y_t &= (1 - \beta)\, z_t + \beta\, x_t \\
-    z_{t+1} &= z_t - \gamma_t\, \nabla f(y_t) \\
+    z_{t+1} &= z_t - \eta_t\, \nabla f(y_t) \\
     x_{t+1} &= (1 - c_{t+1})\, x_t + c_{t+1}\, z_{t+1}, \qquad
     c_{t+1} = \frac{w_{t+1}}{\sum_{i \le t+1} w_i}
 
@@ -18,11 +18,16 @@ with :math:`x_1 = z_1 = y_1` the initial weights. With equal weights :math:`w_i`
 :math:`t`-th step has :math:`c = 1/t` (the first step sets :math:`x = z`) and :math:`x` is the running
 average of the :math:`z`'s the steps produced (the start itself is not counted, as in the authors'
 package; the paper's indexing counts it). The paper
-weights step :math:`i` by :math:`w_i = i^r\, \gamma_{\max,i}^{\,p}` (``r``, ``weight_lr_power``
-:math:`p`; :math:`\gamma_{\max}` the largest step size so far), so that warmup steps count less.
-:math:`\beta = 0` is the plain average; :math:`\beta = 1` is SGD on :math:`x`; in between,
-:math:`\beta` plays the part of momentum (0.9 by default). The theory shows that this
-interpolation matches the rate of the best schedule without knowing :math:`T`.
+weights step :math:`i` by :math:`w_i = i^r\, \eta_{\max,i}^{\,p}` (``r``, ``weight_lr_power``
+:math:`p`; :math:`\eta_{\max}` the largest step size so far), so that warmup steps count less.
+:math:`\beta` interpolates between two classical averaging methods:
+:math:`\beta = 0` gives :math:`y = z`, plain SGD on :math:`z` with :math:`x` its running average
+(Polyak-Ruppert averaging); :math:`\beta = 1` gives :math:`y = x`, the gradient taken at the
+average while :math:`z` still takes the steps (primal averaging). Neither is SGD on :math:`x`. In
+between, :math:`\beta` plays the part of momentum (0.9 by default). For convex, Lipschitz losses the
+paper shows (Theorem 1) that with a constant step size and any :math:`\beta \in [0, 1]` the average
+:math:`x_T` reaches the optimal worst-case rate :math:`O(1/\sqrt T)` that otherwise needs a decaying
+schedule, with no schedule at all.
 
 The parameter tensor holds :math:`y` while training (where the gradient is taken) and the state
 holds :math:`z`; :math:`x` is never stored, since :math:`x = (y - (1-\beta) z)/\beta`. One update
@@ -30,8 +35,8 @@ of the pair, in place:
 
 .. math::
 
-    y \leftarrow (1 - c)\, y + c\, z + \gamma\big(\beta(1 - c) - 1\big)\, g, \qquad
-    z \leftarrow z - \gamma g
+    y \leftarrow (1 - c)\, y + c\, z + \eta\big(\beta(1 - c) - 1\big)\, g, \qquad
+    z \leftarrow z - \eta g
 
 (substitute the three equations). ``eval()`` replaces :math:`y` by :math:`x` in the parameters
 (evaluate and save checkpoints there) and ``train()`` puts :math:`y` back: call ``train()`` before
@@ -40,9 +45,9 @@ training (``step`` refuses to run otherwise) and ``eval()`` before evaluating.
 **AdamW** variant: the gradient is divided by Adam's bias-corrected
 :math:`\sqrt{\hat v_t} + \epsilon` before it enters :math:`z` and :math:`y`, and
 :math:`\beta_1` plays :math:`\beta`'s part (there is no first moment: the averaging replaces it);
-the weight decay :math:`\lambda y` is added after that division.
+the weight decay :math:`\lambda_{wd} y` is added after that division.
 
-``warmup_steps``: the step size ramps up linearly, :math:`\gamma_t = \gamma \min(1, t/\text{warmup})`.
+``warmup_steps``: the step size ramps up linearly, :math:`\eta_t = \eta \min(1, t/\text{warmup})`.
 
 These classes equal the authors' package ``schedulefree`` (``SGDScheduleFree``,
 ``AdamWScheduleFree``): same arguments, defaults, group entries (``k``, ``train_mode``,

@@ -24,7 +24,11 @@ hence Shampoo's regret bound. Storage falls from :math:`m^2 n^2` to :math:`m^2 +
 The same Kronecker structure is K-FAC's (Martens & Grosse, 2015), whose factors are
 second moments of a layer's inputs and of the gradients at its outputs (an approximate Fisher,
 inverted with power :math:`-1`); Shampoo's are second moments of the weight gradient
-itself, taken to power :math:`-1/4` each.
+itself, taken to power :math:`-1/4` each. Shampoo stands in :math:`(L_t \otimes R_t)^{1/2}` for the Adagrad
+matrix :math:`\sum_s g_s g_s^\top`; Morwani et al. (2024) show that the square of that stand-in,
+:math:`L_t \otimes R_t`, is one step of power iteration (started at the identity) toward the best
+Kronecker-product approximation of :math:`\sum_s g_s g_s^\top` (of the Gauss-Newton matrix, in the
+Hessian view), and proportional to it when that matrix is itself a Kronecker product.
 
 For a tensor of order :math:`k` (shape :math:`d_1 \times \dots \times d_k`), dimension
 :math:`i` gets :math:`H^{(i)} \mathrel{+}= G_{(i)} G_{(i)}^\top` (:math:`G_{(i)}` the
@@ -42,7 +46,8 @@ as Anil et al. (2020) suggest for large layers; a huge vector then gets diagonal
 References: Gupta, Koren & Singer, "Shampoo: preconditioned stochastic tensor optimization"
 (ICML 2018); Duchi, Hazan & Singer, "Adaptive subgradient methods" (JMLR 2011); Martens &
 Grosse, "Optimizing neural networks with Kronecker-factored approximate curvature" (ICML 2015);
-Anil et al., "Scalable second order optimization for deep learning" (2020).
+Anil et al., "Scalable second order optimization for deep learning" (2020); Morwani, Shapira, Vyas,
+Malach, Kakade & Janson, "A new perspective on Shampoo's preconditioner" (2024).
 """
 
 from __future__ import annotations
