@@ -3,11 +3,11 @@ r"""Deep linear networks (notebook 07): the trajectory view of gradient descent,
 A depth-:math:`N` linear network maps :math:`x \mapsto W_N \cdots W_1 x` with
 :math:`W_j \in \mathbb R^{d_j \times d_{j-1}}`; it can express only linear maps, so every question
 about it is a question about *optimization*. With whitened inputs (:math:`\mathbb E[xx^\top] = I`) the
-square loss is, up to a constant, :math:`L(W) = \tfrac12 \|W - \Phi\|_F^2` of the **end-to-end matrix**
+square loss is, up to a constant, :math:`f(W) = \tfrac12 \|W - \Phi\|_F^2` of the **end-to-end matrix**
 :math:`W = W_N \cdots W_1` (:func:`end_to_end`) and the target :math:`\Phi`.
 
 * :class:`DeepLinearNet`, :func:`end_to_end`, :func:`layer_gradients`
-  (:math:`\nabla_{W_j} = (W_N\cdots W_{j+1})^\top \nabla L(W)\, (W_{j-1}\cdots W_1)^\top`).
+  (:math:`\nabla_{W_j} = (W_N\cdots W_{j+1})^\top \nabla f(W)\, (W_{j-1}\cdots W_1)^\top`).
 * :func:`balancedness`: :math:`\max_j \|W_{j+1}^\top W_{j+1} - W_j W_j^\top\|_F`, conserved by gradient flow
   (Arora, Cohen, Golowich & Hu, ICLR 2019); :func:`balanced_factors` / :func:`balanced_init` split an
   end-to-end matrix evenly over the layers (SVD, :math:`\Sigma^{1/N}` per layer), :func:`gaussian_init`,
@@ -17,11 +17,15 @@ square loss is, up to a constant, :math:`L(W) = \tfrac12 \|W - \Phi\|_F^2` of th
   two-layer net (Saxe, McClelland & Ganguli, ICLR 2014); :func:`saxe_simulation` the same by gradient descent.
 * :func:`end_to_end_update`: the update that gradient descent on balanced factors induces on :math:`W`
   (Arora, Cohen & Hazan, ICML 2018),
-  :math:`W \leftarrow W - \eta \sum_{j=1}^N [WW^\top]^{\frac{j-1}{N}} \nabla L(W) [W^\top W]^{\frac{N-j}{N}}`;
+  :math:`W \leftarrow W - \eta \sum_{j=1}^N [WW^\top]^{\frac{j-1}{N}} \nabla f(W) [W^\top W]^{\frac{N-j}{N}}`;
   :func:`psd_power` takes the fractional powers (small eigenvalues zeroed); :func:`scalar_output_direction`
   its single-output form; :func:`loop_integral` shows that it is not a gradient field.
 * :func:`train_factors`: gradient descent on the factors, recording loss, balancedness and every layer's
   singular values, stopping with ``diverged_at`` on a non-finite or exploding loss.
+* :func:`identity_start`: the identity start of a linear residual net, optionally with a seeded perturbation of
+  stated size (to leave an invariant set on purpose, not by round-off); :func:`first_step_below`.
+* :func:`lp_regression_steps`, :func:`lp_regression_curve`, :func:`lp_tuned_steps`: gradient descent on the
+  overparameterized :math:`\ell_p` regression of Arora, Cohen & Hazan (2018), batched over step sizes and data sets.
 * :func:`scalar_escape_steps`: how long gradient descent needs to leave the origin of a depth-:math:`N`
   scalar net (the saddle of :func:`course_lib.saddles.scalar_linear_net`).
 """
@@ -37,8 +41,8 @@ import torch
 __all__ = ["DeepLinearNet", "end_to_end", "layer_gradients", "balancedness", "balanced_factors", "balanced_init",
            "gaussian_init", "orthogonal_init", "deficiency_margin", "square_loss", "saxe_mode_strength",
            "saxe_half_time", "saxe_simulation", "psd_power", "end_to_end_direction", "end_to_end_update",
-           "scalar_output_direction", "loop_integral", "LinearNetRun", "train_factors", "scalar_escape_steps",
-           "lp_regression_steps", "lp_regression_curve"]
+           "scalar_output_direction", "loop_integral", "LinearNetRun", "train_factors", "identity_start",
+           "first_step_below", "scalar_escape_steps", "lp_regression_steps", "lp_regression_curve", "lp_tuned_steps"]
 
 F64 = torch.float64
 
@@ -67,8 +71,8 @@ def end_to_end(weights: Sequence[torch.Tensor]) -> torch.Tensor:
 
 
 def layer_gradients(weights: Sequence[torch.Tensor], grad_end_to_end: torch.Tensor) -> list[torch.Tensor]:
-    r"""The gradients :math:`G_j = (W_N \cdots W_{j+1})^\top\, \nabla L(W)\, (W_{j-1} \cdots W_1)^\top` of
-    :math:`L(W_N \cdots W_1)` with respect to each layer, given :math:`\nabla L` at the end-to-end matrix."""
+    r"""The gradients :math:`G_j = (W_N \cdots W_{j+1})^\top\, \nabla f(W)\, (W_{j-1} \cdots W_1)^\top` of
+    :math:`f(W_N \cdots W_1)` with respect to each layer, given :math:`\nabla f` at the end-to-end matrix."""
     n = len(weights)
     # prefix[j] = W_j ... W_1 (prefix[0] = I), suffix[j] = W_N ... W_{j+1} (suffix[N] = I)
     eye_in = torch.eye(weights[0].shape[1], dtype=weights[0].dtype, device=weights[0].device)
@@ -231,7 +235,7 @@ def deficiency_margin(end_to_end: torch.Tensor, target: torch.Tensor) -> float:
 
 
 def square_loss(end_to_end: torch.Tensor, target: torch.Tensor) -> tuple[float, torch.Tensor]:
-    r""":math:`L(W) = \tfrac12\|W - \Phi\|_F^2` (whitened square loss, constant dropped) and its gradient
+    r""":math:`f(W) = \tfrac12\|W - \Phi\|_F^2` (whitened square loss, constant dropped) and its gradient
     :math:`W - \Phi`."""
     diff = end_to_end - target
     return 0.5 * float((diff * diff).sum()), diff
@@ -308,7 +312,7 @@ def psd_power(matrix: torch.Tensor, power: float, tol: float = 1e-10) -> torch.T
 
 def end_to_end_direction(end_to_end: torch.Tensor, gradient: torch.Tensor, depth: int,
                          tol: float = 1e-10) -> torch.Tensor:
-    r""":math:`\sum_{j=1}^N [WW^\top]^{\frac{j-1}{N}} \nabla L(W) [W^\top W]^{\frac{N-j}{N}}` (Arora, Cohen &
+    r""":math:`\sum_{j=1}^N [WW^\top]^{\frac{j-1}{N}} \nabla f(W) [W^\top W]^{\frac{N-j}{N}}` (Arora, Cohen &
     Hazan 2018, Theorem 1): the direction in which balanced gradient flow moves the end-to-end matrix."""
     if depth < 1:
         raise ValueError(f"depth must be >= 1, got {depth}")
@@ -324,10 +328,10 @@ def end_to_end_update(end_to_end: torch.Tensor, gradient: torch.Tensor, lr: floa
                       tol: float = 1e-10) -> torch.Tensor:
     r"""One step of the end-to-end update rule of Arora, Cohen & Hazan (ICML 2018):
 
-    .. math:: W \leftarrow W - \eta \sum_{j=1}^N [WW^\top]^{\frac{j-1}{N}}\, \nabla L(W)\, [W^\top W]^{\frac{N-j}{N}}.
+    .. math:: W \leftarrow W - \eta \sum_{j=1}^N [WW^\top]^{\frac{j-1}{N}}\, \nabla f(W)\, [W^\top W]^{\frac{N-j}{N}}.
 
     Gradient descent on balanced factors :math:`W_N, \dots, W_1` moves their product by this rule up to
-    :math:`O(\eta^2)` per step. ``gradient`` is :math:`\nabla L` at ``end_to_end``; fractional powers by
+    :math:`O(\eta^2)` per step. ``gradient`` is :math:`\nabla f` at ``end_to_end``; fractional powers by
     :func:`psd_power`. Depth 1 is plain gradient descent.
     """
     return end_to_end - lr * end_to_end_direction(end_to_end, gradient, depth, tol)
@@ -336,7 +340,7 @@ def end_to_end_update(end_to_end: torch.Tensor, gradient: torch.Tensor, lr: floa
 def scalar_output_direction(w: torch.Tensor, gradient: torch.Tensor, depth: int) -> torch.Tensor:
     r"""The single-output form of :func:`end_to_end_direction` (:math:`W = w^\top` a row):
 
-    .. math:: \|w\|^{2 - 2/N} \big(\nabla L(w) + (N - 1)\, \mathrm{Pr}_w(\nabla L(w))\big),
+    .. math:: \|w\|^{2 - 2/N} \big(\nabla f(w) + (N - 1)\, \mathrm{Pr}_w(\nabla f(w))\big),
 
     an adaptive step size :math:`\|w\|^{2-2/N}` and an extra push along the current direction of :math:`w`
     (the projection :math:`\mathrm{Pr}_w`), which acts like momentum.
@@ -415,6 +419,32 @@ def train_factors(weights: Sequence[torch.Tensor], target: torch.Tensor | None =
     return run
 
 
+def identity_start(size: int, depth: int, perturbation: float = 0.0, *, generator: torch.Generator | None = None,
+                   device=None, dtype: torch.dtype = F64) -> list[torch.Tensor]:
+    r"""``depth`` layers :math:`W_j = I + \rho Z_j` of size ``size x size``, with :math:`\rho` = ``perturbation`` and
+    :math:`Z_j` independent standard Gaussian matrices drawn from ``generator`` (layer 1 first).
+
+    ``perturbation = 0`` is the identity start of a linear residual net (Bartlett, Helmbold & Long 2018). For a
+    symmetric target it lies on a set that gradient descent never leaves in exact arithmetic (every layer the same
+    symmetric matrix with the target's eigenvectors); a seeded :math:`\rho > 0` leaves that set on purpose,
+    by an amount that does not depend on the machine's round-off.
+    """
+    if size < 1 or depth < 1:
+        raise ValueError(f"size and depth must be >= 1, got size={size}, depth={depth}")
+    if not math.isfinite(perturbation) or perturbation < 0:
+        raise ValueError(f"perturbation must be a finite number >= 0, got {perturbation}")
+    eye = torch.eye(size, dtype=dtype)
+    if perturbation == 0:
+        return [eye.clone().to(device) for _ in range(depth)]
+    return [(eye + perturbation * torch.randn(size, size, generator=generator, dtype=dtype)).to(device)
+            for _ in range(depth)]
+
+
+def first_step_below(values: Sequence[float], threshold: float) -> int | None:
+    """The first index ``k`` with ``values[k] < threshold`` (a recorded loss curve, say), or ``None``."""
+    return next((k for k, v in enumerate(values) if v < threshold), None)
+
+
 def scalar_escape_steps(depth: int, a0: float, lr: float, threshold: float = 0.5, max_steps: int = 10_000_000) -> int:
     r"""Steps of gradient descent on :math:`\tfrac12(1 - w_N\cdots w_1)^2` from :math:`w_j = a_0` for all
     :math:`j` until the product reaches ``threshold``.
@@ -435,28 +465,53 @@ def scalar_escape_steps(depth: int, a0: float, lr: float, threshold: float = 0.5
 
 # ---------------------------------------------------------------------------------------------- l_p regression
 
+def _int_pow(x: torch.Tensor, k: int) -> torch.Tensor:
+    """``x ** k`` for an integer ``k >= 1`` by repeated squaring (``torch.pow`` with an exponent of 4 or more is
+    many times slower on float64)."""
+    result, base = None, x
+    while k:
+        if k & 1:
+            result = base if result is None else result * base
+        k >>= 1
+        if k:
+            base = base * base
+    return result
+
+
 def _lp_losses(X, y, w0, p, depth, lr):
-    """Yield the (B,) losses of the batched runs of :func:`lp_regression_steps`, step by step (forever)."""
+    """Yield the ``(S, B)`` losses of the batched runs (``S`` data sets, ``B`` step sizes), step by step (forever).
+
+    ``X``: ``(S, m, d)``, ``y``: ``(S, m)``, ``w0``: ``(S, d)``, ``lr``: ``(B,)``.
+    """
     if p < 2 or p % 2:
         raise ValueError(f"p must be an even integer >= 2, got {p}")
     if depth < 1:
         raise ValueError(f"depth must be >= 1, got {depth}")
-    b, m = len(lr), X.shape[0]
-    norm = torch.linalg.vector_norm(w0)
-    v = (w0.reshape(-1) * norm ** (1.0 / depth - 1.0)).expand(b, -1).clone()
-    c = torch.full((b,), float(norm) ** (1.0 / depth), dtype=X.dtype, device=X.device)
+    b, m = len(lr), X.shape[1]
+    norm = torch.linalg.vector_norm(w0, dim=1)  # (S,)
+    v = (w0 * norm[:, None] ** (1.0 / depth - 1.0))[:, None, :].expand(-1, b, -1).clone()  # (S, B, d)
+    c = (norm ** (1.0 / depth))[:, None].expand(-1, b).clone()  # (S, B)
+    xt = X.transpose(1, 2)
     while True:
         scale = c ** (depth - 1)
-        residual = (scale[:, None] * v) @ X.T - y  # (b, m)
-        loss = (residual ** p).mean(dim=1) / p
+        residual = (scale[..., None] * v) @ xt - y[:, None, :]  # (S, B, m)
+        odd = _int_pow(residual, p - 1)  # r^(p-1)
+        loss = (odd * residual).mean(dim=2) / p
         finite = torch.isfinite(loss) & (loss <= 1e12)
         yield torch.where(finite, loss, torch.full_like(loss, float("inf")))
-        grad_w = (residual ** (p - 1)) @ X / m  # (b, d): the gradient of the end-to-end vector
-        grad_w = torch.where(finite[:, None], grad_w, torch.zeros_like(grad_w))
+        grad_w = odd @ X / m  # (S, B, d): the gradient of the end-to-end vector
+        grad_w = torch.where(finite[..., None], grad_w, torch.zeros_like(grad_w))
         if depth > 1:
-            grad_c = (grad_w * v).sum(dim=1) * c ** (depth - 2)
+            grad_c = (grad_w * v).sum(dim=2) * c ** (depth - 2)
             c = c - lr * grad_c
-        v = v - lr[:, None] * (scale[:, None] * grad_w)
+        v = v - lr[:, None] * (scale[..., None] * grad_w)
+
+
+def _single(X, y, w0):
+    if X.dim() != 2 or y.dim() != 1 or w0.dim() != 1 or X.shape[0] != y.shape[0] or X.shape[1] != w0.shape[0]:
+        raise ValueError(f"expected X (m, d), y (m,), w0 (d,), got {tuple(X.shape)}, {tuple(y.shape)}, "
+                         f"{tuple(w0.shape)}")
+    return X[None], y[None], w0[None]
 
 
 def lp_regression_steps(X: torch.Tensor, y: torch.Tensor, w0: torch.Tensor, p: int, depth: int, lrs: Sequence[float],
@@ -473,7 +528,8 @@ def lp_regression_steps(X: torch.Tensor, y: torch.Tensor, w0: torch.Tensor, p: i
     """
     lr = torch.as_tensor(list(lrs), dtype=X.dtype, device=X.device)
     result = torch.full((len(lr),), -1, dtype=torch.long, device=X.device)
-    for k, loss in enumerate(_lp_losses(X, y, w0, p, depth, lr)):
+    for k, losses in enumerate(_lp_losses(*_single(X, y, w0), p, depth, lr)):
+        loss = losses[0]
         reached = (result < 0) & (loss <= target)
         result[reached] = k
         if (stop_at_first and bool(reached.any())) or bool((result >= 0).all()) or k == steps:
@@ -486,8 +542,36 @@ def lp_regression_curve(X: torch.Tensor, y: torch.Tensor, w0: torch.Tensor, p: i
     """The ``(steps + 1,)`` losses of one run of :func:`lp_regression_steps` (``inf`` once diverged)."""
     lr_t = torch.tensor([float(lr)], dtype=X.dtype, device=X.device)
     losses = []
-    for k, loss in enumerate(_lp_losses(X, y, w0, p, depth, lr_t)):
-        losses.append(loss[0])
+    for k, loss in enumerate(_lp_losses(*_single(X, y, w0), p, depth, lr_t)):
+        losses.append(loss[0, 0])
         if k == steps:
             break
     return torch.stack(losses)
+
+
+def lp_tuned_steps(X: torch.Tensor, y: torch.Tensor, w0: torch.Tensor, p: int, depth: int, lrs: Sequence[float],
+                   steps: int, target) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""The *tuned* step count of :func:`lp_regression_steps` for ``S`` data sets at once: for each data set the
+    fewest steps any step size in ``lrs`` needs to reach its ``target``, and the index of that step size.
+
+    ``X``: ``(S, m, d)``, ``y``: ``(S, m)``, ``w0``: ``(S, d)``, ``target``: a number or ``(S,)``. All
+    ``S * len(lrs)`` runs advance together and stop once every data set has one run at its target (or after
+    ``steps``). Returns two ``(S,)`` long tensors; ``-1`` where no step size arrived within ``steps``.
+    """
+    if X.dim() != 3 or y.dim() != 2 or w0.dim() != 2 or not (X.shape[0] == y.shape[0] == w0.shape[0]) \
+            or X.shape[1] != y.shape[1] or X.shape[2] != w0.shape[1]:
+        raise ValueError(f"expected X (S, m, d), y (S, m), w0 (S, d), got {tuple(X.shape)}, {tuple(y.shape)}, "
+                         f"{tuple(w0.shape)}")
+    lr = torch.as_tensor(list(lrs), dtype=X.dtype, device=X.device)
+    goal = torch.as_tensor(target, dtype=X.dtype, device=X.device).reshape(-1).expand(X.shape[0])
+    count = torch.full((X.shape[0],), -1, dtype=torch.long, device=X.device)
+    index = torch.full((X.shape[0],), -1, dtype=torch.long, device=X.device)
+    for k, loss in enumerate(_lp_losses(X, y, w0, p, depth, lr)):
+        arrived = loss <= goal[:, None]  # (S, B)
+        new = (count < 0) & arrived.any(dim=1)
+        if bool(new.any()):
+            count[new] = k
+            index[new] = arrived.to(torch.int8).argmax(dim=1)[new]  # the first in lrs among those that arrived
+        if bool((count >= 0).all()) or k == steps:
+            break
+    return count, index

@@ -322,14 +322,51 @@ def test_identity_start_cannot_reach_a_negative_eigenvalue(depth):
 
 
 def test_bartlett_identity_start_spd_converges_negative_fails():
+    # in Phi's eigenbasis floating point keeps every layer exactly diagonal: the exact-arithmetic trajectory
+    spd = torch.diag(torch.tensor([0.2, 1.0, 4.0], dtype=F64))
+    neg = torch.diag(torch.tensor([-0.5, 1.0, 2.0], dtype=F64))
     q, _ = torch.linalg.qr(randn(3, 3, seed=8))
-    spd = q @ torch.diag(torch.tensor([0.2, 1.0, 4.0], dtype=F64)) @ q.T
-    neg = q @ torch.diag(torch.tensor([-0.5, 1.0, 2.0], dtype=F64)) @ q.T
     for depth in (2, 4):
-        good = ln.train_factors([torch.eye(3, dtype=F64)] * depth, spd, 0.05 / depth, 1500)
-        bad = ln.train_factors([torch.eye(3, dtype=F64)] * depth, neg, 0.05 / depth, 1500)
+        good = ln.train_factors(ln.identity_start(3, depth), q @ spd @ q.T, 0.05 / depth, 1500)  # no saddle on the way
+        bad = ln.train_factors(ln.identity_start(3, depth), neg, 0.05 / depth, 1500)
         assert good.loss[-1] < 1e-8
-        assert min(bad.loss) >= 0.5 * 0.5 ** 2 - 1e-9
+        assert min(bad.loss) >= 0.5 * 0.5 ** 2  # (x^N + 0.5)^2 / 2 with x^N >= 0
+        assert all(bool((w - torch.diag(torch.diagonal(w))).abs().max() == 0) for w in bad.weights)
+
+
+def test_a_seeded_perturbation_escapes_the_strict_saddle_only():
+    # rotated diag(1, -1): depth 2 (strict saddle) escapes, later for a smaller perturbation, by about
+    # ln(10) / ln(1 + lr) steps per decade; depth 4 (flat saddle) does not move in the same time
+    c, s = math.cos(0.3), math.sin(0.3)
+    rot = torch.tensor([[c, -s], [s, c]], dtype=F64)
+    target = rot @ torch.diag(torch.tensor([1.0, -1.0], dtype=F64)) @ rot.T
+    escape = {}
+    for depth in (2, 4):
+        for eps in (1e-4, 1e-8):
+            run = ln.train_factors(ln.identity_start(2, depth, eps, generator=gen(0)), target, 0.1, 1500)
+            escape[depth, eps] = ln.first_step_below(run.loss, 0.49)
+    assert escape[2, 1e-4] is not None and escape[2, 1e-8] is not None
+    per_decade = (escape[2, 1e-8] - escape[2, 1e-4]) / 4
+    assert per_decade == pytest.approx(math.log(10) / math.log1p(0.1), abs=1)
+    assert escape[4, 1e-4] is None and escape[4, 1e-8] is None
+
+
+def test_identity_start_and_first_step_below():
+    layers = ln.identity_start(3, 4)
+    assert len(layers) == 4 and all(torch.equal(w, torch.eye(3, dtype=F64)) for w in layers)
+    layers[0][0, 0] = 5.0  # independent copies
+    assert layers[1][0, 0] == 1.0
+    a = ln.identity_start(3, 2, 1e-3, generator=gen(1))
+    b = ln.identity_start(3, 2, 1e-3, generator=gen(1))
+    assert all(torch.equal(x, y) for x, y in zip(a, b))  # seeded
+    assert not torch.equal(a[0], a[1])  # independent layers
+    assert 0 < (a[0] - torch.eye(3, dtype=F64)).abs().max() < 1e-2
+    with pytest.raises(ValueError):
+        ln.identity_start(3, 2, -1.0)
+    with pytest.raises(ValueError):
+        ln.identity_start(0, 2)
+    assert ln.first_step_below([3.0, 2.0, 0.5, 0.1], 1.0) == 2
+    assert ln.first_step_below([3.0, 2.0], 1.0) is None
 
 
 def test_scalar_escape_times_log_at_depth_two_and_inverse_at_depth_three():
@@ -376,3 +413,25 @@ def test_lp_regression_validates():
         ln.lp_regression_steps(x, x[:, 0], x[0], 3, 2, [0.1], 10, 0.0)
     with pytest.raises(ValueError, match="depth"):
         ln.lp_regression_steps(x, x[:, 0], x[0], 2, 0, [0.1], 10, 0.0)
+
+
+def test_lp_tuned_steps_is_the_best_of_the_single_runs():
+    xs = torch.stack([randn(30, 4, seed=s) for s in (1, 2)])
+    ys = torch.stack([x @ randn(4, seed=7) for x in xs])
+    w0 = torch.stack([0.1 * randn(4, seed=s) for s in (3, 4)])
+    lrs = [1e-3, 1e-2, 3e-2, 1e3]
+    for p, depth in ((2, 1), (4, 2), (4, 3)):
+        targets = []
+        for x, y, w in zip(xs, ys, w0):
+            curve = ln.lp_regression_curve(x, y, w, p, depth, 1e-2, 40)
+            targets.append(float(curve[25] + curve[26]) / 2)
+        counts, index = ln.lp_tuned_steps(xs, ys, w0, p, depth, lrs, 200, torch.tensor(targets, dtype=F64))
+        for s in range(2):
+            single = ln.lp_regression_steps(xs[s], ys[s], w0[s], p, depth, lrs, 200, targets[s])
+            best = int(torch.where(single >= 0, single, 10 ** 9).argmin())
+            assert counts[s] == single[best] and index[s] == best  # fewest steps, smallest such lr
+            assert counts[s] <= 26  # lr 1e-2 arrives at step 26 at the latest
+    never, _ = ln.lp_tuned_steps(xs, ys, w0, 2, 1, [1e-9], 5, 0.0)
+    assert never.tolist() == [-1, -1]
+    with pytest.raises(ValueError, match="expected"):
+        ln.lp_tuned_steps(xs[0], ys[0], w0[0], 2, 1, lrs, 10, 0.0)
