@@ -239,20 +239,24 @@ def compare(optimizers: dict, lrs, seeds=(0, 1, 2), *, progress: bool = True, **
         bar.close()
 
 
-def comparison_table(sweeps: dict, tol: float = 0.02) -> str:
-    """A plain-text table, one row per optimizer, numbers to 4 significant digits; rows sorted by test accuracy.
+def comparison_table(sweeps: dict, tol: float = 0.02, digits: int = 4) -> str:
+    """A plain-text table, one row per optimizer, numbers to ``digits`` significant digits (spreads to 2);
+    rows sorted by test accuracy (ties keep the given order).
 
     Columns: chosen learning rate (``*`` when it sits at the edge of the grid), final training
     loss and test accuracy at that rate (mean +- std over seeds), the width of the good range
     in decades (mean validation accuracy within ``tol`` of the best), and diverged runs in the sweep.
     """
+    if digits < 1:
+        raise ValueError(f"digits must be at least 1, got {digits}")
     rows = sorted((s.summary(tol) for s in sweeps.values()), key=lambda r: -r["test_accuracy"])
     head = f"{'optimizer':<14}{'best lr':>10}  {'train loss':>18}  {'test accuracy':>18}  {'good range':>10}  {'diverged':>8}"
     lines = [head, "-" * len(head)]
     for r in rows:
         lr = fmt(r["best_lr"]) + ("*" if r["best_at_edge"] else " ")
-        lines.append(f"{r['optimizer']:<14}{lr:>10}  {fmt(r['train_loss']) + ' +- ' + fmt(r['train_loss_std'], 2):>18}  "
-                     f"{fmt(r['test_accuracy']) + ' +- ' + fmt(r['test_accuracy_std'], 2):>18}  "
+        lines.append(f"{r['optimizer']:<14}{lr:>10}  "
+                     f"{fmt(r['train_loss'], digits) + ' +- ' + fmt(r['train_loss_std'], min(2, digits)):>18}  "
+                     f"{fmt(r['test_accuracy'], digits) + ' +- ' + fmt(r['test_accuracy_std'], min(2, digits)):>18}  "
                      f"{fmt(r['good_range_decades'], 3) + ' dec':>10}  {r['diverged_runs']:>8}")
     return "\n".join(lines)
 

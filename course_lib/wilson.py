@@ -131,12 +131,22 @@ def sign_solution(X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def train_linear(optimizer_cls, X: torch.Tensor, y: torch.Tensor, steps: int, *, w0: torch.Tensor | None = None,
-                 scheduler_fn=None, **hparams) -> tuple[torch.Tensor, torch.Tensor]:
-    """Minimize the least-squares loss full-batch with ``optimizer_cls(**hparams)`` from ``w0`` (default 0).
+                 scheduler_fn=None, loss_tol: float | None = None, **hparams) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Minimize the least-squares loss full-batch with ``optimizer_cls(**hparams)`` from ``w0`` (default 0).
 
     Returns the final weights and the ``(steps + 1,)`` losses (``losses[0]`` at the start).
-    Stops early (the remaining losses ``nan``) if the loss stops being finite.
+    Stops early (the remaining losses ``nan``) if the loss stops being finite, or, with
+    ``loss_tol``, as soon as the loss is at most ``loss_tol``: the run has converged.
+
+    Why stop at convergence: with a constant learning rate, RMSprop and Adam do not stay at a
+    solution. Once the gradient is at round-off level their second-moment average
+    :math:`v` keeps decaying (by :math:`\beta_2` per step), the effective step
+    :math:`\eta/(\sqrt{v} + \epsilon)` grows without bound, and the iteration eventually turns
+    unstable and amplifies round-off into steps of size about :math:`\eta`. What such a run
+    does after convergence is decided by the last bits of the arithmetic, not by the method.
     """
+    if loss_tol is not None and not loss_tol > 0:
+        raise ValueError(f"loss_tol must be positive, got {loss_tol}")
     w = (torch.zeros(X.shape[1], dtype=X.dtype, device=X.device) if w0 is None else w0.clone()).requires_grad_(True)
     opt = optimizer_cls([w], **hparams)
     sched = scheduler_fn(opt) if scheduler_fn is not None else None
@@ -145,7 +155,7 @@ def train_linear(optimizer_cls, X: torch.Tensor, y: torch.Tensor, steps: int, *,
         opt.zero_grad(set_to_none=True)
         loss = least_squares_loss(w, X, y)
         losses[k] = loss.item()
-        if k == steps or not torch.isfinite(loss):
+        if k == steps or not torch.isfinite(loss) or (loss_tol is not None and loss.item() <= loss_tol):
             break
         loss.backward()
         opt.step()

@@ -109,6 +109,12 @@ def test_compare_same_budget_and_kwargs_and_report():
     assert text.splitlines()[0].startswith("optimizer") and len(text.splitlines()) == 5
     for name in res:
         assert name in text
+    # digits= rounds the means (the spreads to at most 2 digits); a bad value is refused
+    best_row = max((s.summary() for s in res.values()), key=lambda r: r["test_accuracy"])
+    short = comparison_table(res, digits=2).splitlines()[2]
+    assert short.startswith(best_row["optimizer"]) and fmt(best_row["train_loss"], 2) + " +- " in short
+    with pytest.raises(ValueError):
+        comparison_table(res, digits=0)
     ax = plot_sensitivity(res)
     assert len(ax.get_lines()) == 6
     import matplotlib.pyplot as plt

@@ -56,22 +56,81 @@ def test_closed_forms_min_norm_and_sign_solutions():
         wilson.sign_solution(wilson.wilson_features(y), y)
 
 
+def _sin_to(w, direction):
+    """sin of the angle between w and direction."""
+    d = direction / direction.norm()
+    return ((w - (w @ d) * d).norm() / w.norm()).item()
+
+
+# Tolerances for the adaptive methods (no guessed constants).
+# In exact arithmetic with eps = 0 every gradient of the run is c_t X^T y, every step is a multiple of
+# u = sign(X^T y), and the iterate stays on the ray {a u}: its angle to u is 0. Two things move it off:
+# * eps: a coordinate's step is multiplied by 1 / (1 + eps / sqrt(v_j)), a relative change of at most
+#   rho = eps / min_{t, j} sqrt(v_{t, j}). From w_0 = 0 the first gradient is g_1 = -X^T y / n, so with
+#   g_min = min |g_{1, j}| over the used columns: sqrt(v_t) >= g_min for AdaGrad, >= sqrt(1 - alpha) alpha^((t-1)/2) g_min
+#   for RMSprop, >= sqrt(beta2^(t-1) / t) g_min for Adam (bias-corrected). Each step moves a coordinate by at most
+#   c * lr (c = 1 for AdaGrad, 1 / sqrt(1 - alpha) for RMSprop, max(1, (1 - beta1) / sqrt(1 - beta2)) for Adam),
+#   so after K steps the part off the ray is at most rho * K * c * lr * sqrt(D).
+# * round-off: at most about K * sqrt(D) units of 2^-52 of |w| while the iteration is stable (it is, until it has
+#   converged; after that RMSprop's and Adam's growing effective step makes it unstable, so the runs stop at
+#   convergence: loss_tol, see train_linear).
+# GD's minimum-norm solution is at sin = 0.76 from u on this problem: far outside these bounds (checked below).
+def _off_ray_bound(name, hp, X, y, steps_used):
+    n, D = X.shape
+    g1 = (X.T @ y).abs() / n
+    g_min = g1[g1 > 0].min().item()
+    K, lr, eps = steps_used, hp["lr"], hp["eps"]
+    if name == "Adagrad":
+        root, c = g_min, 1.0
+    elif name == "RMSprop":
+        alpha = 0.99
+        root, c = math.sqrt(1 - alpha) * alpha ** ((K - 1) / 2) * g_min, 1 / math.sqrt(1 - alpha)
+    else:
+        beta1, beta2 = 0.9, 0.999
+        root, c = math.sqrt(beta2 ** (K - 1) / K) * g_min, max(1.0, (1 - beta1) / math.sqrt(1 - beta2))
+    return eps / root * K * c * lr * math.sqrt(D), K * math.sqrt(D) * torch.finfo(X.dtype).eps
+
+
 def test_gd_finds_min_norm_and_adaptive_methods_the_sign_solution():
     d = wilson.wilson_data(10, 50, seed=0)
-    L = torch.linalg.eigvalsh(d.X_train.T @ d.X_train / 10)[-1].item()
-    w_mn = wilson.min_norm_solution(d.X_train, d.y_train)
-    w_s = wilson.sign_solution(d.X_train, d.y_train)
-    w, losses = wilson.train_linear(optim.SGD, d.X_train, d.y_train, 600, lr=1 / L)
-    assert torch.allclose(w, w_mn, atol=1e-8) and losses[-1] < 1e-16 and losses[0] == pytest.approx(0.5)
+    X, y = d.X_train, d.y_train
+    n = X.shape[0]
+    gram = torch.linalg.eigvalsh(X @ X.T / n)  # the nonzero eigenvalues of the Hessian X^T X / n
+    L, mu = gram[-1].item(), gram[0].item()
+    w_mn = wilson.min_norm_solution(X, y)
+    w_s = wilson.sign_solution(X, y)
+    u = torch.sign(X.T @ y)
+    # GD from 0 with lr = 1/L stays in the row space, where the error contracts by at least 1 - mu/L per step
+    steps = 600
+    w, losses = wilson.train_linear(optim.SGD, X, y, steps, lr=1 / L)
+    tol = ((1 - mu / L) ** steps + steps * math.sqrt(X.shape[1]) * torch.finfo(X.dtype).eps) * w_mn.norm().item()
+    assert (w - w_mn).norm().item() <= tol and losses[0] == pytest.approx(0.5)
+    assert (w_s - w_mn).norm().item() > 1e6 * tol  # the bound separates the two solutions
     for cls, hp in ((optim.Adagrad, dict(lr=0.1, eps=1e-10)), (optim.RMSprop, dict(lr=0.01, eps=1e-10)),
                     (optim.Adam, dict(lr=0.01, eps=1e-10))):
-        w, _ = wilson.train_linear(cls, d.X_train, d.y_train, 400, **hp)
-        cos = (w @ w_s / (w.norm() * w_s.norm())).item()
-        assert cos > 1 - 1e-9, cls.__name__
+        w, losses = wilson.train_linear(cls, X, y, 1000, loss_tol=1e-20, **hp)
+        used = int(torch.isfinite(losses).sum()) - 1
+        assert used < 1000 and losses[used] <= 1e-20, cls.__name__  # converged, and stopped there
+        eps_part, roundoff_part = _off_ray_bound(cls.__name__, hp, X, y, used)
+        bound = eps_part + roundoff_part
+        assert _sin_to(w, u) <= bound, (cls.__name__, _sin_to(w, u), bound)
+        assert _sin_to(w_mn, u) > 1e3 * bound  # GD's answer would fail this test by far
+        # on the ray, |w - u/4| / |u/4| = |Xw - y| / |y|, set by the remaining loss
+        on_ray = math.sqrt(2 * n * losses[used].item()) / y.norm().item()
+        assert (w - w_s).norm().item() <= (on_ray + bound) * w_s.norm().item() * (1 + 1e-12), cls.__name__
         assert wilson.classification_error(w, d.X_test, d.y_test) == d.minority_fraction
-    # a large eps mixes in plain gradient steps: the direction is no longer exactly u
-    w, _ = wilson.train_linear(optim.Adam, d.X_train, d.y_train, 400, lr=0.01, eps=1.0)
-    assert (w @ w_s / (w.norm() * w_s.norm())).item() < 1 - 1e-6
+    # a large eps mixes in plain gradient steps: the direction is no longer u, even far from it
+    w, _ = wilson.train_linear(optim.Adam, X, y, 400, lr=0.01, eps=1.0)
+    assert _sin_to(w, u) > 0.1
+
+
+def test_train_linear_loss_tol_stops_at_convergence_and_rejects_bad_values():
+    d = wilson.wilson_data(5, 5, seed=0)
+    _, losses = wilson.train_linear(optim.Adagrad, d.X_train, d.y_train, 500, lr=0.1, eps=1e-10, loss_tol=1e-12)
+    used = int(torch.isfinite(losses).sum()) - 1
+    assert 0 < used < 500 and losses[used] <= 1e-12 < losses[used - 1]
+    with pytest.raises(ValueError):
+        wilson.train_linear(optim.SGD, d.X_train, d.y_train, 5, lr=0.1, loss_tol=0.0)
 
 
 def test_train_linear_stops_on_divergence():
