@@ -1,6 +1,9 @@
-"""The table that tests/test_optim*.py run: for each course optimizer, its
+"""The table that tests/test_optim.py runs: for each course optimizer, its
 reference implementation, a grid of hyperparameters that together turn every
 option on, bad hyperparameters, and a learning rate that makes it descend.
+Optimizers that torch.optim has are also run through PyTorch's own test
+configurations by tests/test_optim_torch_db.py; for them only the cases that
+drive the scheduler, add_param_group and grad-None tests are used here.
 
 Each parity case has ``hp`` (the constructor's defaults, which also drive the
 first param group) and ``group2`` (overrides for the second param group, so
@@ -42,6 +45,12 @@ class Spec:
     reference_has_maximize: bool = True
     reference_has_foreach: bool = True
     extra_group_keys: frozenset = frozenset()  # keys our param groups hold and the reference's do not
+
+    @property
+    def in_torch_db(self) -> bool:
+        """torch.optim has this optimizer: tests/test_optim_torch_db.py runs it through PyTorch's own
+        configurations (0-dim and non-contiguous tensors included), so the grids here are not rerun for it."""
+        return self.reference_has_foreach
 
     @property
     def cls(self):
@@ -305,4 +314,8 @@ SPECS = (
 
 SPEC_BY_NAME = {spec.name: spec for spec in SPECS}
 ALL_CASES = tuple((spec, case) for spec in SPECS for case in spec.cases)
+#: the parity grid proper: only where torch's database has nothing (AdaBound, against the authors' package)
+GRID_CASES = tuple((spec, case) for spec, case in ALL_CASES if not spec.in_torch_db)
+#: one case per optimizer (its richest in options), plus the whole grid where there is no torch database
+ONE_CASE_EACH = tuple((spec, spec.cases[1]) for spec in SPECS if spec.in_torch_db) + GRID_CASES
 

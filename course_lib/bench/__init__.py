@@ -6,7 +6,7 @@ the command line runs the chosen suites and prints one table per suite, or
 the records as JSON (``--json``). Suites so far:
 
 * ``optimizers`` (:mod:`course_lib.bench.optimizers`): one step of each
-  ``course_lib.optim`` optimizer vs ``torch.optim``'s default, budget 1.3x (Muon vs torch.optim.Muon,
+  ``course_lib.optim`` optimizer vs ``torch.optim``'s default, budget 1.1x (Muon vs torch.optim.Muon,
   schedule-free vs the ``schedulefree`` package; Lion and Shampoo beside AdamW as a cost reference).
 * ``trajectories`` (:mod:`course_lib.bench.surfaces`): ``run_batch`` of 10,000
   starts x 200 steps on a 2-D surface, budget 2 s.

@@ -1,6 +1,6 @@
 """Suite ``optimizers``: one step of each course optimizer against its reference.
 
-DESIGN.md section 6: a from-scratch optimizer step may take at most 1.3x the time
+docs/design.md, section 6: a from-scratch optimizer step may take at most 1.1x the time
 of the reference's default step on the same parameters. The reference is
 ``torch.optim`` with default arguments (no ``foreach``: on the CPU torch then loops
 tensor by tensor, on CUDA it uses its multi-tensor kernels), ``Adam(amsgrad=True)``
@@ -17,7 +17,7 @@ matrices (a convolution kernel ``(o, i, k, k)`` as ``(o, i k k)``, the 10M vecto
 ``1000 x 10000``; vectors and scalars dropped: Muon takes matrices only); ``ScheduleFreeSGD`` /
 ``ScheduleFreeAdamW`` against the authors' ``schedulefree`` package (both in train mode). torch
 has no Lion or Shampoo: their rows time ``torch.optim.AdamW`` beside them as a **cost reference**
-(labelled so in the reference column). Lion keeps the 1.3x budget (one state tensor and no square
+(labelled so in the reference column). Lion keeps the 1.1x budget (one state tensor and no square
 root: it should cost no more than AdamW); Shampoo (inverse roots by eigendecomposition, refreshed
 every 10 steps) has no budget: its ratio is the price of its preconditioner.
 """
@@ -37,7 +37,7 @@ from ._core import Record, device_synchronizer, register_suite, relative_spread,
 
 __all__ = ["resnet18_shapes", "CASES", "ROWS", "OptimizerRow", "run_optimizer_suite"]
 
-BUDGET = 1.3
+BUDGET = 1.1
 
 
 def resnet18_shapes(num_classes: int = 1000) -> list[tuple[int, ...]]:
@@ -188,7 +188,7 @@ def _parameters(values: list[torch.Tensor], grads: list[torch.Tensor]) -> list[t
     return params
 
 
-@register_suite("optimizers", "one optimizer step: course_lib.optim vs torch.optim's default (budget 1.3x)",
+@register_suite("optimizers", "one optimizer step: course_lib.optim vs torch.optim's default (budget 1.1x)",
                 names=row_names)
 def run_optimizer_suite(*, only: list[str] | None = None, steps: int | None = None, warmup: int = 3,
                         target_s: float = 3.0, cases: dict[str, list[tuple[int, ...]]] | None = None,

@@ -5,6 +5,13 @@ argument names, defaults, state keys and error messages, so that a state dict
 moves both ways. The readable per-tensor rule (``update``) is the reference; a
 multi-tensor path (``update_foreach``) sits beside it where speed needs it.
 
+The classes torch.optim also has take every keyword of torch's constructor with its
+meaning: ``foreach``, ``maximize``, ``differentiable=True`` (the step is differentiable:
+a hypergradient such as d loss / d lr flows through it), ``fused=True`` where torch has
+it (the multi-tensor path), tensor learning rates and Adam's tensor betas, sparse
+gradients for SGD and Adagrad; ``capturable=True`` (CUDA graphs) is refused with the
+reason. tests/test_optim_torch_db.py holds them to PyTorch's own optimizer tests.
+
 =========  ==========================================  ======================
 class      idea                                        paper
 =========  ==========================================  ======================

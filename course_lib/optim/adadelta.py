@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import torch
 
-from ._base import Optimizer, check, new_step_counter
+from ._base import Optimizer, check, check_flags, check_lr, new_step_counter, real, store, to_scalar
 
 __all__ = ["Adadelta"]
 
@@ -69,14 +69,17 @@ class Adadelta(Optimizer):
     errors as :class:`torch.optim.Adadelta`.
     """
 
+    group_fallbacks = {"foreach": None, "maximize": False, "differentiable": False, "capturable": False}
+
     def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, foreach=None, *,
-                 maximize=False):
-        check(lr >= 0.0, f"Invalid learning rate: {lr}")
+                 capturable=False, maximize=False, differentiable=False):
+        check_lr(lr)
         check(0.0 <= rho <= 1.0, f"Invalid rho value: {rho}")
         check(eps >= 0.0, f"Invalid epsilon value: {eps}")
         check(weight_decay >= 0.0, f"Invalid weight_decay value: {weight_decay}")
+        check_flags(capturable=capturable)
         defaults = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize,
-                        foreach=foreach)
+                        capturable=capturable, foreach=foreach, differentiable=differentiable)
         super().__init__(params, defaults)
 
     def init_state(self, param, state, group):
@@ -100,7 +103,21 @@ class Adadelta(Optimizer):
         delta = acc_delta.add(eps).sqrt_()  # RMS of the previous steps ...
         delta.div_(rms_grad).mul_(grad)  # ... over RMS of the gradients, times the gradient
         acc_delta.mul_(rho).addcmul_(delta, delta, value=1 - rho)
-        param.add_(delta, alpha=-group["lr"])
+        param.add_(delta, alpha=-to_scalar(group["lr"]))
+
+    def update_differentiable(self, param, grad, state, group):
+        rho, eps, lr = group["rho"], group["eps"], to_scalar(group["lr"])
+        state["step"] += 1
+        if group["maximize"]:
+            grad = -grad
+        if group["weight_decay"] != 0:
+            grad = grad + group["weight_decay"] * param
+        g = real(grad)
+        square_avg = store(state, "square_avg", rho * real(state["square_avg"]) + (1 - rho) * g * g, param)
+        acc_delta = real(state["acc_delta"])
+        delta = (acc_delta + eps).sqrt() / (square_avg + eps).sqrt() * g
+        store(state, "acc_delta", rho * acc_delta + (1 - rho) * delta * delta, param)
+        real(param).sub_(lr * delta)
 
     def update_foreach(self, group, params, grads, states):
         rho, eps = group["rho"], group["eps"]
@@ -122,4 +139,4 @@ class Adadelta(Optimizer):
         torch._foreach_mul_(deltas, grads)
         torch._foreach_mul_(acc_deltas, rho)
         torch._foreach_addcmul_(acc_deltas, deltas, deltas, value=1 - rho)
-        torch._foreach_add_(params, deltas, alpha=-group["lr"])
+        torch._foreach_add_(params, deltas, alpha=-to_scalar(group["lr"]))

@@ -78,8 +78,13 @@ class Adafactor(Optimizer):
     memory is Adafactor's purpose); pass ``foreach=True`` for it.
     """
 
+    group_fallbacks = {"foreach": None}  # torch's Adafactor.__setstate__ sets nothing else
+    sparse_message = "Adafactor does not support sparse gradients"
+
     def __init__(self, params, lr=1e-2, beta2_decay=-0.8, eps=(None, 1e-3), d=1.0, weight_decay=0.0,
                  *, foreach=None, maximize=False):
+        if isinstance(lr, torch.Tensor):
+            check(lr.numel() == 1, "Tensor lr must be 1-element")
         check(0.0 <= lr, f"Learning rate should be >= 0 but is: {lr}")
         check(0.0 >= beta2_decay, f"beta2_decay should be <= 0 but is: {beta2_decay}")
         check(eps[0] is None or 0.0 <= eps[0], f"epsilon1 should be >= 0 but is: {eps[0]}")

@@ -35,7 +35,8 @@ from __future__ import annotations
 
 import torch
 
-from ._base import Optimizer, check, check_adam_hyperparameters, new_step_counter
+from ._base import (Optimizer, check, check_flags, check_lr, new_step_counter, real,
+                    store, to_scalar, value_of)
 
 __all__ = ["Adam", "AdamW", "AMSGrad"]
 
@@ -61,22 +62,41 @@ class Adam(Optimizer):
 
     Same arguments, defaults, state (``step``, ``exp_avg``, ``exp_avg_sq``, and
     ``max_exp_avg_sq`` when ``amsgrad``) and errors as :class:`torch.optim.Adam`
-    (without ``capturable``, ``differentiable``, ``fused``); ``lr`` and ``betas`` are numbers.
+    (``capturable=True`` excepted). ``lr`` and ``betas`` may be one-element tensors; the
+    arithmetic on them is torch's, in their own dtype where torch's is (a float32 ``lr``
+    rounds the step size to float32 on the per-tensor path; the multi-tensor path reads it
+    as a number).
     """
 
+    group_fallbacks = {"amsgrad": False, "maximize": False, "foreach": None, "capturable": False,
+                       "differentiable": False, "decoupled_weight_decay": False, "fused": None}
+    sparse_message = "Adam does not support sparse gradients, please consider SparseAdam instead"
+
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False,
-                 *, foreach=None, maximize=False, decoupled_weight_decay=False):
-        check_adam_hyperparameters(lr, eps, betas)
+                 *, foreach=None, maximize=False, capturable=False, differentiable=False, fused=None,
+                 decoupled_weight_decay=False):
+        check_lr(lr, foreach=foreach, capturable=capturable, refuse_tensor_foreach=True)
+        check(0.0 <= eps, f"Invalid epsilon value: {eps}")
+        check(0.0 <= betas[0] < 1.0, f"Invalid beta parameter at index 0: {betas[0]}")
+        check(0.0 <= betas[1] < 1.0, f"Invalid beta parameter at index 1: {betas[1]}")
         check(0.0 <= weight_decay, f"Invalid weight_decay value: {weight_decay}")
         check(all(isinstance(beta, float) for beta in betas)
               or all(isinstance(beta, torch.Tensor) for beta in betas),
               "betas must be either both floats or both Tensors")
-        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
-                        maximize=maximize, foreach=foreach, decoupled_weight_decay=decoupled_weight_decay)
+        for index, beta in enumerate(betas):
+            if isinstance(beta, torch.Tensor):
+                check(capturable or not foreach,
+                      f"betas[{index}] as a Tensor is not supported for capturable=False and foreach=True")
+                check(beta.numel() == 1, f"Tensor betas[{index}] must be 1-element")
+        check_flags(capturable=capturable)
+        defaults = dict(lr=lr, betas=tuple(map(to_scalar, betas)), eps=eps, weight_decay=weight_decay,
+                        amsgrad=amsgrad, maximize=maximize, foreach=foreach, capturable=capturable,
+                        differentiable=differentiable, fused=fused, decoupled_weight_decay=decoupled_weight_decay)
         super().__init__(params, defaults)
+        check_flags(foreach=foreach, differentiable=differentiable, fused=fused)
 
     def init_state(self, param, state, group):
-        state["step"] = new_step_counter()
+        state["step"] = new_step_counter(bool(group.get("fused")), param.device)
         state["exp_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
         state["exp_avg_sq"] = torch.zeros_like(param, memory_format=torch.preserve_format)
         if group["amsgrad"]:
@@ -84,7 +104,7 @@ class Adam(Optimizer):
 
     def update(self, param, grad, state, group):
         beta1, beta2 = group["betas"]
-        lr, weight_decay = group["lr"], group["weight_decay"]
+        lr, weight_decay = to_scalar(group["lr"]), group["weight_decay"]
         if group["maximize"]:
             grad = -grad
         state["step"] += 1
@@ -100,7 +120,9 @@ class Adam(Optimizer):
             if max_exp_avg_sq is not None:
                 max_exp_avg_sq = torch.view_as_real(max_exp_avg_sq)
 
-        exp_avg.lerp_(grad, 1 - beta1)
+        # a tensor beta1 is first cast to the parameter's dtype, as torch does (pytorch#140601)
+        lerp_beta1 = beta1.to(device=param.device, dtype=param.dtype) if torch.is_tensor(beta1) else beta1
+        exp_avg.lerp_(grad, 1 - lerp_beta1)
         exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
         step = state["step"].item()
         bias_correction1 = 1 - beta1**step
@@ -109,11 +131,40 @@ class Adam(Optimizer):
             torch.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
             exp_avg_sq = max_exp_avg_sq
         denom = exp_avg_sq.sqrt().div_(bias_correction2_sqrt).add_(group["eps"])
-        param.addcdiv_(exp_avg, denom, value=-lr / bias_correction1)
+        param.addcdiv_(exp_avg, denom, value=-(lr / bias_correction1))
+
+    def update_differentiable(self, param, grad, state, group):
+        beta1, beta2 = group["betas"]
+        lr, weight_decay = to_scalar(group["lr"]), group["weight_decay"]
+        if group["maximize"]:
+            grad = -grad
+        state["step"] += 1
+        if weight_decay != 0:
+            if group["decoupled_weight_decay"]:
+                param.mul_(1 - lr * weight_decay)
+            else:
+                grad = grad + weight_decay * param
+        g = real(grad)
+        exp_avg = store(state, "exp_avg", real(state["exp_avg"]).lerp(g, 1 - beta1), param)
+        exp_avg_sq = store(state, "exp_avg_sq", beta2 * real(state["exp_avg_sq"]) + (1 - beta2) * g * g, param)
+        if group["amsgrad"]:
+            exp_avg_sq = store(state, "max_exp_avg_sq", torch.maximum(real(state["max_exp_avg_sq"]), exp_avg_sq),
+                               param)
+        # As torch's differentiable path: the scalars are 0-dim tensors in the step counter's dtype
+        # (float32 unless float64 is the default dtype), and the step size -lr / (1 - beta1^t) is
+        # folded into the denominator, so that one addcdiv_ with a tensor lr stays differentiable.
+        step = state["step"]
+        minus_step_size = -(lr / (1 - beta1**step))
+        scale = (1 - beta2**step).sqrt() * minus_step_size
+        denom = exp_avg_sq.sqrt() / scale + group["eps"] / minus_step_size
+        real(param).addcdiv_(exp_avg, denom)
 
     def update_foreach(self, group, params, grads, states):
-        beta1, beta2 = group["betas"]
-        lr, weight_decay = group["lr"], group["weight_decay"]
+        if group.get("foreach") and torch.is_tensor(group["lr"]):
+            raise RuntimeError("lr as a Tensor is not supported for capturable=False and foreach=True")
+        # torch's multi-tensor and fused kernels read tensor hyperparameters as numbers
+        beta1, beta2 = map(value_of, group["betas"])
+        lr, weight_decay = value_of(group["lr"]), group["weight_decay"]
         exp_avgs = [state["exp_avg"] for state in states]
         exp_avg_sqs = [state["exp_avg_sq"] for state in states]
         max_exp_avg_sqs = [state["max_exp_avg_sq"] for state in states] if group["amsgrad"] else []
@@ -154,8 +205,9 @@ class AdamW(Adam):
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False,
-                 *, maximize=False, foreach=None):
+                 *, maximize=False, foreach=None, capturable=False, differentiable=False, fused=None):
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach, maximize=maximize,
+                         capturable=capturable, differentiable=differentiable, fused=fused,
                          decoupled_weight_decay=True)
 
     def __setstate__(self, state):
@@ -175,6 +227,8 @@ class AMSGrad(Adam):
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=True,
-                 *, foreach=None, maximize=False, decoupled_weight_decay=False):
+                 *, foreach=None, maximize=False, capturable=False, differentiable=False, fused=None,
+                 decoupled_weight_decay=False):
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach, maximize=maximize,
+                         capturable=capturable, differentiable=differentiable, fused=fused,
                          decoupled_weight_decay=decoupled_weight_decay)

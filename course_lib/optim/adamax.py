@@ -31,7 +31,8 @@ from __future__ import annotations
 
 import torch
 
-from ._base import Optimizer, check, check_adam_hyperparameters, new_step_counter
+from ._base import (Optimizer, check, check_adam_hyperparameters, check_flags, new_step_counter, real, store,
+                    to_scalar, value_of)
 
 __all__ = ["Adamax"]
 
@@ -41,15 +42,19 @@ class Adamax(Optimizer):
 
     Same arguments (``foreach`` is positional, as in torch), defaults, state
     (``step``, ``exp_avg``, ``exp_inf``) and errors as :class:`torch.optim.Adamax`
-    (without ``capturable`` and ``differentiable``).
+    (``capturable=True`` excepted).
     """
 
+    group_fallbacks = {"foreach": None, "maximize": False, "differentiable": False, "capturable": False}
+    sparse_message = "Adamax does not support sparse gradients"
+
     def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, foreach=None,
-                 *, maximize=False):
+                 *, maximize=False, differentiable=False, capturable=False):
         check_adam_hyperparameters(lr, eps, betas)
         check(0.0 <= weight_decay, f"Invalid weight_decay value: {weight_decay}")
+        check_flags(capturable=capturable)
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, foreach=foreach,
-                        maximize=maximize)
+                        maximize=maximize, differentiable=differentiable, capturable=capturable)
         super().__init__(params, defaults)
 
     def init_state(self, param, state, group):
@@ -71,7 +76,21 @@ class Adamax(Optimizer):
         exp_avg.lerp_(grad, 1 - beta1)
         torch.maximum(exp_inf.mul_(beta2), grad.abs().add_(group["eps"]), out=exp_inf)
         bias_correction = 1 - beta1 ** state["step"].item()
-        param.addcdiv_(exp_avg, exp_inf, value=-group["lr"] / bias_correction)
+        param.addcdiv_(exp_avg, exp_inf, value=-(to_scalar(group["lr"]) / bias_correction))
+
+    def update_differentiable(self, param, grad, state, group):
+        beta1, beta2 = group["betas"]
+        if group["maximize"]:
+            grad = -grad
+        state["step"] += 1
+        if group["weight_decay"] != 0:
+            grad = grad + group["weight_decay"] * param
+        g = real(grad)
+        exp_avg = store(state, "exp_avg", real(state["exp_avg"]).lerp(g, 1 - beta1), param)
+        exp_inf = store(state, "exp_inf", torch.maximum(beta2 * real(state["exp_inf"]), g.abs() + group["eps"]),
+                        param)
+        bias_correction = 1 - beta1 ** state["step"].item()
+        real(param).sub_(to_scalar(group["lr"]) / bias_correction * exp_avg / exp_inf)
 
     def update_foreach(self, group, params, grads, states):
         beta1, beta2 = group["betas"]
@@ -95,5 +114,5 @@ class Adamax(Optimizer):
         abs_grads = torch._foreach_abs(grads)
         torch._foreach_add_(abs_grads, group["eps"])
         torch._foreach_maximum_(exp_infs, abs_grads)
-        torch._foreach_addcdiv_(params, exp_avgs, exp_infs,
-                                [-group["lr"] / (1 - beta1**step) for step in steps])
+        lr = value_of(group["lr"])  # torch's multi-tensor path reads a tensor lr as a number
+        torch._foreach_addcdiv_(params, exp_avgs, exp_infs, [-lr / (1 - beta1**step) for step in steps])

@@ -39,7 +39,8 @@ from __future__ import annotations
 
 import torch
 
-from ._base import Optimizer, check, check_adam_hyperparameters, new_step_counter
+from ._base import (Optimizer, check, check_adam_hyperparameters, check_flags, new_step_counter, real, store,
+                    to_scalar, value_of)
 
 __all__ = ["NAdam"]
 
@@ -48,19 +49,24 @@ class NAdam(Optimizer):
     """NAdam (Dozat, 2016), optionally with decoupled weight decay.
 
     Same arguments, defaults, state (``step``, ``mu_product``, ``exp_avg``,
-    ``exp_avg_sq``) and errors as :class:`torch.optim.NAdam` (without
-    ``capturable`` and ``differentiable``).
+    ``exp_avg_sq``) and errors as :class:`torch.optim.NAdam` (``capturable=True`` excepted).
     """
 
     scalar_state_keys = ("step", "mu_product")  # both 0-dim CPU tensors, as in torch
+    group_fallbacks = {"maximize": False, "foreach": None, "capturable": False, "differentiable": False,
+                       "decoupled_weight_decay": False}
+    sparse_message = "NAdam does not support sparse gradients"
 
     def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, momentum_decay=4e-3,
-                 decoupled_weight_decay=False, *, foreach=None, maximize=False):
+                 decoupled_weight_decay=False, *, foreach=None, maximize=False, capturable=False,
+                 differentiable=False):
         check_adam_hyperparameters(lr, eps, betas)
         check(0.0 <= weight_decay, f"Invalid weight_decay value: {weight_decay}")
         check(0.0 <= momentum_decay, f"Invalid momentum_decay value: {momentum_decay}")
+        check_flags(capturable=capturable)
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, momentum_decay=momentum_decay,
-                        decoupled_weight_decay=decoupled_weight_decay, maximize=maximize, foreach=foreach)
+                        decoupled_weight_decay=decoupled_weight_decay, maximize=maximize, foreach=foreach,
+                        capturable=capturable, differentiable=differentiable)
         super().__init__(params, defaults)
 
     def init_state(self, param, state, group):
@@ -77,7 +83,7 @@ class NAdam(Optimizer):
 
     def update(self, param, grad, state, group):
         beta1, beta2 = group["betas"]
-        lr, weight_decay = group["lr"], group["weight_decay"]
+        lr, weight_decay = to_scalar(group["lr"]), group["weight_decay"]
         if group["maximize"]:
             grad = -grad
         state["step"] += 1
@@ -100,9 +106,32 @@ class NAdam(Optimizer):
         param.addcdiv_(grad, denom, value=-lr * (1.0 - mu) / (1.0 - mu_product))
         param.addcdiv_(exp_avg, denom, value=-lr * mu_next / (1.0 - mu_product * mu_next))
 
+    def update_differentiable(self, param, grad, state, group):
+        beta1, beta2 = group["betas"]
+        lr, weight_decay = to_scalar(group["lr"]), group["weight_decay"]
+        if group["maximize"]:
+            grad = -grad
+        state["step"] += 1
+        step = state["step"].item()
+        if weight_decay != 0:
+            if group["decoupled_weight_decay"]:
+                param.mul_(1 - lr * weight_decay)
+            else:
+                grad = grad + weight_decay * param
+        mu, mu_next = self.momentum_schedule(step, group)
+        # as torch's differentiable path: the running product stays a tensor (in its own dtype)
+        mu_product = state["mu_product"] = state["mu_product"] * mu
+        g = real(grad)
+        exp_avg = store(state, "exp_avg", real(state["exp_avg"]).lerp(g, 1 - beta1), param)
+        exp_avg_sq = store(state, "exp_avg_sq", beta2 * real(state["exp_avg_sq"]) + (1 - beta2) * g * g, param)
+        denom = (exp_avg_sq / (1 - beta2**step)).sqrt() + group["eps"]
+        grad_weight = lr * (1.0 - mu) / (1.0 - mu_product)
+        momentum_weight = lr * mu_next / (1.0 - mu_product * mu_next)
+        real(param).sub_((grad_weight * g + momentum_weight * exp_avg) / denom)
+
     def update_foreach(self, group, params, grads, states):
         beta1, beta2 = group["betas"]
-        lr, weight_decay = group["lr"], group["weight_decay"]
+        lr, weight_decay = value_of(group["lr"]), group["weight_decay"]  # a tensor lr read as a number, as torch
         exp_avgs = [state["exp_avg"] for state in states]
         exp_avg_sqs = [state["exp_avg_sq"] for state in states]
         steps, mus, mu_nexts, mu_products = [], [], [], []

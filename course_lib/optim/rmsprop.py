@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import torch
 
-from ._base import Optimizer, check, new_step_counter
+from ._base import Optimizer, check, check_flags, check_lr, new_step_counter, real, store, to_scalar
 
 __all__ = ["RMSprop"]
 
@@ -67,22 +67,24 @@ def _as_real(tensors):
 class RMSprop(Optimizer):
     """RMSprop with optional momentum, centering and weight decay.
 
-    Same arguments, defaults, state (``step``, ``square_avg``, ``momentum_buffer``,
-    ``grad_avg``) and errors as :class:`torch.optim.RMSprop`. torch takes
-    ``foreach`` and ``maximize`` positionally after ``capturable``; with
-    ``capturable`` left out they are keyword-only here, so that no positional
-    call can put a value in the wrong argument.
+    Same arguments (in torch's order, all positional), defaults, state (``step``,
+    ``square_avg``, ``momentum_buffer``, ``grad_avg``) and errors as :class:`torch.optim.RMSprop`.
     """
 
+    group_fallbacks = {"momentum": 0, "centered": False, "foreach": None, "maximize": False,
+                       "differentiable": False, "capturable": False}
+
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0,
-                 centered=False, *, foreach=None, maximize=False):
-        check(lr >= 0.0, f"Invalid learning rate: {lr}")
+                 centered=False, capturable=False, foreach=None, maximize=False, differentiable=False):
+        check_lr(lr)
         check(eps >= 0.0, f"Invalid epsilon value: {eps}")
         check(momentum >= 0.0, f"Invalid momentum value: {momentum}")
         check(weight_decay >= 0.0, f"Invalid weight_decay value: {weight_decay}")
         check(alpha >= 0.0, f"Invalid alpha value: {alpha}")
+        check_flags(capturable=capturable)
         defaults = dict(lr=lr, momentum=momentum, alpha=alpha, eps=eps, centered=centered,
-                        weight_decay=weight_decay, foreach=foreach, maximize=maximize)
+                        weight_decay=weight_decay, capturable=capturable, foreach=foreach, maximize=maximize,
+                        differentiable=differentiable)
         super().__init__(params, defaults)
 
     def init_state(self, param, state, group):
@@ -112,11 +114,31 @@ class RMSprop(Optimizer):
         else:
             scale = square_avg.sqrt()
         scale.add_(group["eps"])
+        lr = to_scalar(group["lr"])
         if momentum > 0:
             buf.mul_(momentum).addcdiv_(grad, scale)
-            param.add_(buf, alpha=-group["lr"])
+            param.add_(buf, alpha=-lr)
         else:
-            param.addcdiv_(grad, scale, value=-group["lr"])
+            param.addcdiv_(grad, scale, value=-lr)
+
+    def update_differentiable(self, param, grad, state, group):
+        alpha, momentum, lr = group["alpha"], group["momentum"], to_scalar(group["lr"])
+        state["step"] += 1
+        if group["maximize"]:
+            grad = -grad
+        if group["weight_decay"] != 0:
+            grad = grad + group["weight_decay"] * param
+        g = real(grad)
+        square_avg = store(state, "square_avg", alpha * real(state["square_avg"]) + (1 - alpha) * g * g, param)
+        if group["centered"]:
+            grad_avg = store(state, "grad_avg", real(state["grad_avg"]).lerp(g, 1 - alpha), param)
+            scale = (square_avg - grad_avg * grad_avg).sqrt() + group["eps"]
+        else:
+            scale = square_avg.sqrt() + group["eps"]
+        direction = g / scale
+        if momentum > 0:
+            direction = store(state, "momentum_buffer", momentum * real(state["momentum_buffer"]) + direction, param)
+        real(param).sub_(lr * direction)
 
     def update_foreach(self, group, params, grads, states):
         alpha, momentum = group["alpha"], group["momentum"]
@@ -141,6 +163,6 @@ class RMSprop(Optimizer):
             bufs = _as_real(state["momentum_buffer"] for state in states)
             torch._foreach_mul_(bufs, momentum)
             torch._foreach_addcdiv_(bufs, grads, scales)
-            torch._foreach_add_(params, bufs, alpha=-group["lr"])
+            torch._foreach_add_(params, bufs, alpha=-to_scalar(group["lr"]))
         else:
-            torch._foreach_addcdiv_(params, grads, scales, value=-group["lr"])
+            torch._foreach_addcdiv_(params, grads, scales, value=-to_scalar(group["lr"]))
