@@ -24,6 +24,7 @@ from .linear_nets import linear_net_panel, linear_net_update
 from .second_order import second_order_panel, second_order_update
 from .comparison import COMPARISON_OPTIMIZERS, comparison_panel, comparison_update
 from .ogr import ogr_panel, ogr_update
+from .trajectory import trajectory_panel, trajectory_update
 
 __all__ = ["build_panel", "figure_png", "slider_style",
            "gd_quadratic_update", "gd_quadratic_panel", "batch_size_update", "batch_size_panel",
@@ -35,4 +36,4 @@ __all__ = ["build_panel", "figure_png", "slider_style",
            "linear_net_update", "linear_net_panel",
            "second_order_update", "second_order_panel",
            "comparison_update", "comparison_panel", "COMPARISON_OPTIMIZERS",
-           "ogr_update", "ogr_panel"]
+           "ogr_update", "ogr_panel", "trajectory_update", "trajectory_panel"]
