@@ -7,25 +7,28 @@ the paper's Algorithm 2 is
 
 .. math::
 
-    c_t &= \beta_1 m_{t-1} + (1 - \beta_1)\, g_t
+    u_t &= \beta_1 m_{t-1} + (1 - \beta_1)\, g_t
         \qquad\text{(interpolate: the direction of this step)} \\
-    \theta_t &= \theta_{t-1} - \eta\,\big(\operatorname{sign}(c_t) + \lambda_{wd}\,\theta_{t-1}\big) \\
+    \theta_t &= \theta_{t-1} - \eta\,\big(\operatorname{sign}(u_t) + \lambda_{wd}\,\theta_{t-1}\big) \\
     m_t &= \beta_2 m_{t-1} + (1 - \beta_2)\, g_t
         \qquad\text{(the momentum that is kept, with a longer memory)}
 
-with :math:`m_0 = 0`. Three consequences:
+with :math:`m_0 = 0` (the paper calls the interpolation :math:`c_t`; the course writes :math:`u_t`,
+keeping :math:`c_t` for schedule-free's averaging weight). Three consequences:
 
 * **Memory.** One state tensor per parameter (``exp_avg``), half of Adam's two.
 * **Every coordinate moves by exactly** :math:`\eta` (plus the decay): the sign makes the
   update's RMS norm 1, larger than Adam's (whose per-coordinate ratio
-  :math:`\hat m / \sqrt{\hat v}` is usually well below 1). So Lion's learning rate is
+  :math:`\hat m / \sqrt{\hat v}` is usually well below 1 for noisy gradients, though not bounded by 1:
+  after a sudden large gradient it can reach about :math:`(1-\beta_1)/\sqrt{1-\beta_2}`, Kingma & Ba
+  2015, section 2.1). So Lion's learning rate is
   typically 3-10x smaller than AdamW's, and, since decoupled weight decay shrinks by
   :math:`\eta\lambda_{wd}` per step, its ``weight_decay`` is 3-10x larger to keep the product
   :math:`\eta\lambda_{wd}` the same.
 * :math:`\beta_1 = 0.9 < \beta_2 = 0.99`: the step uses a fresher mix of the gradient
   than the momentum that is carried forward.
 
-Reference: Chen, Liang, Huang, Real, Wang, Pham, Dong, Luong, Hsieh, Lu & Le,
+Reference: Chen, Liang, Huang, Real, Wang, Liu, Pham, Dong, Luong, Hsieh, Lu & Le,
 "Symbolic discovery of optimization algorithms" (NeurIPS 2023), Algorithm 2.
 """
 
@@ -68,7 +71,7 @@ class Lion(Optimizer):
         exp_avg = state["exp_avg"]
         if weight_decay != 0:
             param.mul_(1 - lr * weight_decay)
-        direction = exp_avg.lerp(grad, 1 - beta1)          # c_t = beta1 m + (1 - beta1) g
+        direction = exp_avg.lerp(grad, 1 - beta1)          # u_t = beta1 m + (1 - beta1) g
         param.add_(torch.sign(direction), alpha=-lr)
         exp_avg.lerp_(grad, 1 - beta2)                     # m_t = beta2 m + (1 - beta2) g
 

@@ -22,7 +22,7 @@ singular vectors alone; one step costs three matrix products (:math:`X X^\top`, 
 :math:`(1.5, -0.5, 0)` drive every :math:`s \in (0, \sqrt 3)` to 1, slowly when :math:`s` is small;
 Muon's quintic :math:`(3.4445, -4.7750, 2.0315)` has slope 3.4445 at 0, so five steps bring every
 singular value :math:`s \ge 2\cdot 10^{-3}` (relative to :math:`\|M\|_F`) into about
-:math:`[0.68, 1.2]`, not exactly 1, which trains just as well. Smaller ones are not reached:
+:math:`[0.68, 1.2]`, not exactly 1, which trains just as well. Smaller ones are raised less:
 :math:`s = 10^{-3}` ends at 0.47, :math:`s = 10^{-4}` at 0.05.
 
 The step (momentum :math:`\beta`, learning rate :math:`\eta`, decoupled weight decay
@@ -35,9 +35,11 @@ The step (momentum :math:`\beta`, learning rate :math:`\eta`, decoupled weight d
     W_t &= (1 - \eta\lambda_{wd})\,W_{t-1} - \eta' \, \mathrm{NS}_5(\tilde M_t),
     \qquad \eta' = \eta \sqrt{\max(1, m/n)} \ \text{("original") or } 0.2\eta\sqrt{\max(m, n)}
 
-The orthogonalized update has RMS about :math:`1/\sqrt{\max(m, n)}`; the adjusted :math:`\eta'`
-evens that out across shapes ("match_rms_adamw" makes it about AdamW's 0.2, so AdamW's learning
-rate can be reused).
+The orthogonalized update has RMS about :math:`1/\sqrt{\max(m, n)}` (:math:`\min(m, n)` singular
+values 1). "original" multiplies it by :math:`\sqrt{\max(1, m/n)}`, which gives an RMS of about
+:math:`1/\sqrt n`, still depending on the fan-in :math:`n`; "match_rms_adamw" multiplies it by
+:math:`0.2\sqrt{\max(m, n)}`, which gives about 0.2 for every shape, close to AdamW's, so AdamW's
+learning rate can be reused.
 
 Muon is for the weight matrices of *hidden* layers. Its authors give the biases and gains, the
 input layer (embedding) and the output layer (head) to AdamW: :class:`MuonWithAdamW` does that by

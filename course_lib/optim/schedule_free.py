@@ -24,10 +24,14 @@ weights step :math:`i` by :math:`w_i = i^r\, \eta_{\max,i}^{\,p}` (``r``, ``weig
 :math:`\beta = 0` gives :math:`y = z`, plain SGD on :math:`z` with :math:`x` its running average
 (Polyak-Ruppert averaging); :math:`\beta = 1` gives :math:`y = x`, the gradient taken at the
 average while :math:`z` still takes the steps (primal averaging). Neither is SGD on :math:`x`. In
-between, :math:`\beta` plays the part of momentum (0.9 by default). For convex, Lipschitz losses the
-paper shows (Theorem 1) that with a constant step size and any :math:`\beta \in [0, 1]` the average
-:math:`x_T` reaches the optimal worst-case rate :math:`O(1/\sqrt T)` that otherwise needs a decaying
-schedule, with no schedule at all.
+between, :math:`\beta` plays the part of momentum (0.9 by default). For a convex objective
+:math:`f(x) = \mathbb{E}_\zeta f(x, \zeta)` with each :math:`f(\cdot, \zeta)` :math:`\Gamma`-Lipschitz, the
+paper's Theorem 1 gives, for every :math:`\beta \in [0, 1]`,
+:math:`\mathbb{E}[f(x_T) - f^\star] \le \Delta\Gamma/\sqrt T` with the constant step
+:math:`\eta = \Delta/(\Gamma\sqrt T)`, :math:`\Delta = \|x_1 - x^\star\|` (the paper's :math:`D` and
+:math:`G`): the step never changes during the run, but its size depends on :math:`T`. SGD's *last
+iterate* reaches this rate only with a decaying schedule. With the weights :math:`w_i`
+above, :math:`c_t \approx (r+1)/t` once the step size is constant.
 
 The parameter tensor holds :math:`y` while training (where the gradient is taken) and the state
 holds :math:`z`; :math:`x` is never stored, since :math:`x = (y - (1-\beta) z)/\beta`. One update

@@ -2,12 +2,14 @@ r"""Shampoo: one preconditioner per dimension of a tensor (Gupta, Koren & Singer
 
 **Full-matrix Adagrad** (Duchi et al., 2011) preconditions the flattened gradient
 :math:`g_t = \operatorname{vec}(G_t) \in \mathbb{R}^{mn}` with
-:math:`H_t = \big(\epsilon I + \sum_{s \le t} g_s g_s^\top\big)^{1/2}` and steps
-:math:`\theta \leftarrow \theta - \eta H_t^{-1} g_t`: the best preconditioner of its kind in
-hindsight, but an :math:`mn \times mn` matrix, far too big for a layer.
+:math:`P_t = \big(\epsilon I + \sum_{s \le t} g_s g_s^\top\big)^{1/2}` and steps
+:math:`\theta \leftarrow \theta - \eta P_t^{-1} g_t` (Duchi et al. put :math:`\epsilon I` outside the root,
+:math:`\epsilon I + (\sum_s g_s g_s^\top)^{1/2}`; inside is the course's variant, the one Shampoo's
+statistics mirror): the best preconditioner of its kind in hindsight, but an :math:`mn \times mn`
+matrix, far too big for a layer. (:math:`P`, not :math:`H`: :math:`H` is the Hessian in this course.)
 
 **Shampoo** keeps, for a matrix parameter :math:`W \in \mathbb{R}^{m \times n}`, one
-:math:`m \times m` and one :math:`n \times n` statistic,
+:math:`m \times m` and one :math:`n \times n` statistic (this :math:`L` is not a smoothness constant),
 
 .. math::
 
@@ -17,31 +19,41 @@ hindsight, but an :math:`mn \times mn` matrix, far too big for a layer.
 
 With row-major :math:`\operatorname{vec}`, :math:`\operatorname{vec}(L^{-1/4} G R^{-1/4}) =
 (L^{-1/4} \otimes R^{-1/4}) \operatorname{vec}(G) = (L \otimes R)^{-1/4} \operatorname{vec}(G)`:
-Shampoo *is* full-matrix Adagrad with :math:`H_t^2` replaced by the Kronecker product
+Shampoo *is* full-matrix Adagrad with :math:`P_t^2` replaced by the Kronecker product
 :math:`(L_t \otimes R_t)^{1/2}`, which the paper shows dominates it
-(:math:`\sum_s g_s g_s^\top \preceq r\,(L_t \otimes R_t)^{1/2}`, :math:`r` the rank of the gradients),
-hence Shampoo's regret bound. Storage falls from :math:`m^2 n^2` to :math:`m^2 + n^2`.
+(:math:`\sum_s g_s g_s^\top \preceq r\,(L_t \otimes R_t)^{1/2}` for :math:`\epsilon = 0`, :math:`r \ge` the
+rank of every :math:`G_s`), hence Shampoo's regret bound in online convex optimization:
+:math:`\sum_{t \le T} (f_t(W_t) - f_t(W^\star)) \le \sqrt{2r}\,\Delta\,\operatorname{tr}(L_T^{1/4})
+\operatorname{tr}(R_T^{1/4})` for any comparator :math:`W^\star`, with
+:math:`\Delta = \max_{t \le T} \|W_t - W^\star\|_F` (the paper's :math:`D`). Storage falls from
+:math:`m^2 n^2` to :math:`m^2 + n^2`.
 The same Kronecker structure is K-FAC's (Martens & Grosse, 2015), whose factors are
 second moments of a layer's inputs and of the gradients at its outputs (an approximate Fisher,
 inverted with power :math:`-1`); Shampoo's are second moments of the weight gradient
 itself, taken to power :math:`-1/4` each. Shampoo stands in :math:`(L_t \otimes R_t)^{1/2}` for the Adagrad
-matrix :math:`\sum_s g_s g_s^\top`; Morwani et al. (2024) show that the square of that stand-in,
-:math:`L_t \otimes R_t`, is one step of power iteration (started at the identity) toward the best
-Kronecker-product approximation of :math:`\sum_s g_s g_s^\top` (of the Gauss-Newton matrix, in the
-Hessian view), and proportional to it when that matrix is itself a Kronecker product.
+matrix :math:`\mathcal{G}_t = \sum_s g_s g_s^\top`; Morwani et al. (2024) show that the square of that
+stand-in, :math:`L_t \otimes R_t`, is, up to a scalar, one step of power iteration (started at the
+identity) toward the best Kronecker-product approximation of :math:`\mathcal{G}_t` (of the Gauss-Newton
+matrix, in the Hessian view). When :math:`\mathcal{G}_t = X \otimes Y` is itself a Kronecker product
+(:math:`\epsilon = 0`), :math:`L_t = \operatorname{tr}(Y) X`, :math:`R_t = \operatorname{tr}(X) Y` and
+:math:`L_t \otimes R_t = \operatorname{tr}(\mathcal{G}_t)\, \mathcal{G}_t`.
 
 For a tensor of order :math:`k` (shape :math:`d_1 \times \dots \times d_k`), dimension
-:math:`i` gets :math:`H^{(i)} \mathrel{+}= G_{(i)} G_{(i)}^\top` (:math:`G_{(i)}` the
-:math:`d_i \times \prod_{j \ne i} d_j` unfolding) and the step multiplies the gradient
-along each dimension by :math:`(H^{(i)})^{-1/(2k)}`. A vector (:math:`k = 1`) gets
-exactly full-matrix Adagrad, :math:`H^{-1/2} g`; a 0-dim tensor, Adagrad.
+:math:`i` gets a statistic :math:`L^{(i)} \mathrel{+}= G_{(i)} G_{(i)}^\top` (:math:`G_{(i)}` the
+:math:`d_i \times \prod_{j \ne i} d_j` unfolding; for a matrix :math:`L^{(1)} = L`,
+:math:`L^{(2)} = R`) and the step multiplies the gradient along each dimension by
+:math:`(L^{(i)})^{-1/(2k)}`. A vector (:math:`k = 1`) gets exactly full-matrix Adagrad,
+:math:`(L^{(1)})^{-1/2} g = P^{-1} g`; a 0-dim tensor, Adagrad.
 
-Practical options, as in common implementations (e.g. ``torch-optimizer``): the inverse roots
-are recomputed every ``update_freq`` steps (their eigendecomposition is the expensive part),
-``momentum`` is heavy-ball momentum on the preconditioned step, ``weight_decay`` an L2 penalty.
-A dimension longer than ``max_preconditioner_dim`` (a :math:`d \times d` statistic would not fit,
-or its eigendecomposition would dominate the step) keeps only the diagonal of its statistic,
-as Anil et al. (2020) suggest for large layers; a huge vector then gets diagonal Adagrad.
+Practical options of this implementation: the inverse roots are recomputed every ``update_freq``
+steps (their eigendecomposition is the expensive part), ``momentum`` is heavy-ball momentum on the
+preconditioned step, ``weight_decay`` an L2 penalty added to the gradient. (``torch-optimizer``'s
+Shampoo, whose argument names and defaults these are, differs in the update: it raises each statistic
+to :math:`-1/k`, not the paper's :math:`-1/(2k)`, and mixes the previous preconditioned step into the
+gradient before preconditioning.) A dimension longer than ``max_preconditioner_dim`` (a
+:math:`d \times d` statistic would not fit, or its eigendecomposition would dominate the step) keeps
+only the diagonal of its statistic, a common fallback in Shampoo implementations (Anil et al. (2020)
+discuss splitting large layers into blocks); a huge vector then gets diagonal Adagrad.
 
 References: Gupta, Koren & Singer, "Shampoo: preconditioned stochastic tensor optimization"
 (ICML 2018); Duchi, Hazan & Singer, "Adaptive subgradient methods" (JMLR 2011); Martens &
@@ -78,13 +90,13 @@ def _unfold(tensor: torch.Tensor, dim: int) -> torch.Tensor:
 class Shampoo(Optimizer):
     r"""Shampoo (Gupta, Koren & Singer, ICML 2018): for a matrix, :math:`W \leftarrow W - \eta L^{-1/4} G R^{-1/4}`.
 
-    Arguments (torch.optim has no Shampoo; these follow the paper and ``torch-optimizer``):
-    ``lr=1e-1``, ``momentum=0.0``, ``weight_decay=0.0``, ``epsilon=1e-4`` (each statistic starts at
-    :math:`\epsilon I`), ``update_freq=1`` (steps between recomputing the inverse roots), and torch's
-    keyword-only ``maximize``. State: ``step``; ``precond_i`` (the statistic :math:`H^{(i)}`) and
-    ``inv_precond_i`` (its inverse root) for each dimension ``i`` (vectors: the diagonals, for a dimension
-    longer than ``max_preconditioner_dim``); ``momentum_buffer`` when ``momentum > 0``. A 0-dim tensor is
-    treated as shape ``(1,)``.
+    Arguments (torch.optim has no Shampoo; the names and defaults are those of ``torch-optimizer``'s code,
+    the update is the paper's): ``lr=1e-1``, ``momentum=0.0``, ``weight_decay=0.0``, ``epsilon=1e-4`` (each
+    statistic starts at :math:`\epsilon I`), ``update_freq=1`` (steps between recomputing the inverse
+    roots), and torch's keyword-only ``maximize``. State: ``step``; ``precond_i`` (the statistic
+    :math:`L^{(i)}`) and ``inv_precond_i`` (its inverse root) for each dimension ``i`` (vectors: the
+    diagonals, for a dimension longer than ``max_preconditioner_dim``); ``momentum_buffer`` when
+    ``momentum > 0``. A 0-dim tensor is treated as shape ``(1,)``.
     """
 
     def __init__(self, params, lr=1e-1, momentum=0.0, weight_decay=0.0, epsilon=1e-4, update_freq=1,
