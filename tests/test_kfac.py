@@ -40,8 +40,8 @@ def _exact_fisher_linear(X, dout, output_fisher):
     total = 0
     for i in range(X.shape[0]):
         jac = torch.kron(torch.eye(dout, dtype=F64), Xb[i][None])  # d output / d vec_row([W, b])
-        lam = output_fisher(i)
-        total = total + jac.T @ lam @ jac
+        out_fisher = output_fisher(i)
+        total = total + jac.T @ out_fisher @ jac
     return total / X.shape[0]
 
 
@@ -53,13 +53,29 @@ def test_fisher_of_one_linear_layer_is_the_kronecker_product_mse():
     state = opt.state[layer.weight]
     # torch's mse_loss (mean over outputs too) is the negative log-likelihood of N(f, (out/2) I): output Fisher (2/out) I
     fisher = _exact_fisher_linear(X, 3, lambda i: 2 / 3 * torch.eye(3, dtype=F64))
-    # row-major vec of W: the Fisher is G (x) A (Martens & Grosse write A (x) G for column-major vec)
-    assert (fisher - torch.kron(state["G"], state["A"])).abs().max() < 1e-12
+    # row-major vec of W: the Fisher is S (x) A (Martens & Grosse, who call S "G", write A (x) G for column-major vec)
+    assert (fisher - torch.kron(state["S"], state["A"])).abs().max() < 1e-12
     assert torch.allclose(state["A"], _with_ones(X).T @ _with_ones(X) / 40, atol=1e-14)
 
 
+def test_empirical_fisher_is_not_the_kronecker_product_of_the_true_fisher():
+    # Kunstner, Balles & Hennig (2019): the empirical Fisher uses the training targets, so its S depends on the
+    # residuals; for one linear layer A (x) S_emp misses the true Fisher by O(1), and S_emp is the residuals' moment
+    X, Y = _data()
+    layer = nn.Linear(4, 3).double()
+    opt = KFAC(layer, lr=0.0, damping=0.0, fisher="empirical", loss="mse")
+    opt.step(_closure(opt, layer, X, Y))
+    state = opt.state[layer.weight]
+    fisher = _exact_fisher_linear(X, 3, lambda i: 2 / 3 * torch.eye(3, dtype=F64))
+    error = (fisher - torch.kron(state["S"], state["A"])).norm() / fisher.norm()
+    assert error > 0.1
+    with torch.no_grad():
+        residual_grads = 2 / 3 * (layer(X) - Y)  # d mse / d output per example, times the batch size
+    assert torch.allclose(state["S"], residual_grads.T @ residual_grads / 40, atol=1e-12)
+
+
 def test_fisher_of_one_linear_layer_is_the_kronecker_product_only_approximately_for_softmax():
-    # with a softmax output G depends on the input, so A (x) G is an approximation: close, not equal
+    # with a softmax output S depends on the input, so A (x) S is an approximation: close, not equal
     X, _ = _data(seed=3)
     y = torch.randint(0, 3, (40,), generator=_gen(4))
     layer = nn.Linear(4, 3).double()
@@ -68,9 +84,9 @@ def test_fisher_of_one_linear_layer_is_the_kronecker_product_only_approximately_
     p = torch.softmax(layer(X), -1).detach()
     fisher = _exact_fisher_linear(X, 3, lambda i: torch.diag(p[i]) - torch.outer(p[i], p[i]))
     state = opt.state[layer.weight]
-    kron = torch.kron(state["G"], state["A"])
+    kron = torch.kron(state["S"], state["A"])
     expected_g = sum(torch.diag(p[i]) - torch.outer(p[i], p[i]) for i in range(40)) / 40
-    assert (state["G"] - expected_g).abs().max() < 1e-12
+    assert (state["S"] - expected_g).abs().max() < 1e-12
     assert (fisher - kron).abs().max() > 1e-6
     assert (fisher - kron).norm() / fisher.norm() < 0.5
 
@@ -80,7 +96,7 @@ def test_sampled_fisher_is_unbiased():
     layer = nn.Linear(2, 2).double()
     opt = KFAC(layer, lr=0.0, damping=0.0, fisher="sampled", loss="mse", generator=_gen(0))
     opt.step(_closure(opt, layer, X, Y))
-    g = opt.state[layer.weight]["G"]
+    g = opt.state[layer.weight]["S"]
     assert (g - torch.eye(2, dtype=F64)).abs().max() < 0.1  # (2/out) I with out = 2; 4000 samples
     assert (g - torch.eye(2, dtype=F64)).abs().max() > 0  # a sample, not the expectation
 
@@ -95,29 +111,29 @@ def test_one_undamped_step_lands_on_the_least_squares_solution(fisher):
     got = torch.cat([layer.weight, layer.bias[:, None]], dim=1).detach()
     if fisher == "exact":
         assert (got - solution).abs().max() < 1e-10
-    else:  # G is a sample (or the empirical Fisher): the step is preconditioned by the wrong G
+    else:  # S is a sample (or the empirical Fisher): the step is preconditioned by the wrong S
         assert (got - solution).abs().max() > 1e-6
 
 
 def test_factors_and_direction_closed_form():
     a = torch.randn(10, 3, dtype=F64, generator=_gen(8))
     g = torch.randn(10, 2, dtype=F64, generator=_gen(9))
-    A, G = kfac_factors(a, g)
+    A, S = kfac_factors(a, g)
     ab = _with_ones(a)
-    assert torch.allclose(A, ab.T @ ab / 10) and torch.allclose(G, g.T @ g / 10)
+    assert torch.allclose(A, ab.T @ ab / 10) and torch.allclose(S, g.T @ g / 10)
     A0, _ = kfac_factors(a, g, bias=False)
     assert A0.shape == (3, 3)
     grad = torch.randn(2, 4, dtype=F64, generator=_gen(10))
-    # undamped: the solution of (A (x) G) vec = vec(grad) in column-major vec
-    d = kfac_direction(grad, A, G)
-    lhs = torch.kron(A, G) @ d.T.reshape(-1)
+    # undamped: the solution of (A (x) S) vec = vec(grad) in column-major vec
+    d = kfac_direction(grad, A, S)
+    lhs = torch.kron(A, S) @ d.T.reshape(-1)
     assert (lhs - grad.T.reshape(-1)).abs().max() < 1e-9
     # damped: factored Tikhonov with pi
-    lam = 0.1
-    pi = ((torch.trace(A) / 4) / (torch.trace(G) / 2)).sqrt()
-    expected = torch.linalg.inv(G + pi * lam ** 0.5 * torch.eye(2, dtype=F64)) @ grad @ \
-        torch.linalg.inv(A + lam ** 0.5 / pi * torch.eye(4, dtype=F64))
-    assert (kfac_direction(grad, A, G, lam) - expected).abs().max() < 1e-12
+    delta = 0.1
+    pi = ((torch.trace(A) / 4) / (torch.trace(S) / 2)).sqrt()
+    expected = torch.linalg.inv(S + pi * delta ** 0.5 * torch.eye(2, dtype=F64)) @ grad @ \
+        torch.linalg.inv(A + delta ** 0.5 / pi * torch.eye(4, dtype=F64))
+    assert (kfac_direction(grad, A, S, delta) - expected).abs().max() < 1e-12
 
 
 def test_running_averages_and_inverse_refresh():

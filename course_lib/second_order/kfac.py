@@ -10,28 +10,28 @@ of the Fisher matrix is
 
     F = \mathbb E\big[\operatorname{vec}(g \bar a^\top)\operatorname{vec}(g \bar a^\top)^\top\big]
       = \mathbb E\big[(\bar a \bar a^\top) \otimes (g g^\top)\big]
-      \approx \mathbb E[\bar a \bar a^\top] \otimes \mathbb E[g g^\top] = A \otimes G ,
+      \approx \mathbb E[\bar a \bar a^\top] \otimes \mathbb E[g g^\top] = A \otimes S ,
 
 where the targets inside :math:`g` are *sampled from the model's predictive distribution* (the true
 Fisher; for a softmax output and cross-entropy it is also the Gauss-Newton matrix). The one
 approximation is that activations and back-propagated gradients are independent. It is exact for a
 single linear layer with a Gaussian output (then :math:`g` is noise independent of :math:`\bar a`).
-Since :math:`(A\otimes G)^{-1} = A^{-1}\otimes G^{-1}` and
-:math:`(A \otimes G)^{-1}\operatorname{vec}(V) = \operatorname{vec}(G^{-1} V A^{-1})`, the natural-gradient
+Since :math:`(A\otimes S)^{-1} = A^{-1}\otimes S^{-1}` and
+:math:`(A \otimes S)^{-1}\operatorname{vec}(V) = \operatorname{vec}(S^{-1} V A^{-1})`, the natural-gradient
 step of a layer costs two small inverses, of size ``in+1`` and ``out``, instead of one of size
 ``(in+1)·out``:
 
 .. math::
 
-    \Delta W = -\eta\, (G + \pi\sqrt\lambda\, I)^{-1}\, \nabla_W \ell\, (A + \tfrac{\sqrt\lambda}{\pi} I)^{-1},
-    \qquad \pi = \sqrt{\frac{\operatorname{tr}(A)/\dim A}{\operatorname{tr}(G)/\dim G}}
+    \Delta W = -\eta\, (S + \pi\sqrt\delta\, I)^{-1}\, \nabla_W \ell\, (A + \tfrac{\sqrt\delta}{\pi} I)^{-1},
+    \qquad \pi = \sqrt{\frac{\operatorname{tr}(A)/\dim A}{\operatorname{tr}(S)/\dim S}}
 
-(factored Tikhonov damping, Martens & Grosse §6.3). The factors are running averages,
+(factored Tikhonov damping :math:`\delta` = ``damping``, Martens & Grosse §6.3; they call :math:`S` "G"). The factors are running averages,
 :math:`A \leftarrow \epsilon A + (1-\epsilon) A_{\text{batch}}` with :math:`\epsilon = \min(1 - 1/k,
 \text{stat\_decay})`, and their damped inverses are recomputed every ``inverse_every`` steps (:math:`T`):
 the expensive part is amortized. Parameters outside ``nn.Linear`` layers get a plain gradient step.
 
-``fisher`` says where :math:`g` comes from:
+``fisher`` says where :math:`g` comes from (and so what :math:`S` is):
 
 * ``"sampled"`` (default, Martens & Grosse): after the closure, the model is run again on the same
   input and the statistics are taken from the gradient of the loss at targets sampled from the
@@ -42,11 +42,12 @@ the expensive part is amortized. Parameters outside ``nn.Linear`` layers get a p
   square root of the output Fisher :math:`\Lambda` (:math:`\Lambda = \mathrm{diag}(p) - pp^\top` for
   cross-entropy, :math:`\tfrac2{n_\text{out}} I` for mse); ``n_out`` backward passes, exact for small outputs.
 * ``"empirical"``: the gradients of the training loss itself (no extra pass; the "empirical Fisher",
-  which is *not* curvature far from the optimum: Kunstner, Balles & Hennig, NeurIPS 2019).
+  which is *not* curvature far from the optimum: Kunstner, Balles & Hennig, NeurIPS 2019). Its :math:`g` depends
+  on the residuals, hence on :math:`\bar a`, so even for one linear layer :math:`F_{\rm emp} \ne A \otimes S`.
 
 The losses are torch's: ``F.cross_entropy`` and ``F.mse_loss``, averaged over the batch (mse also over
-the outputs). At scale: Osawa et al. (CVPR 2019) trained ResNet-50 on ImageNet with distributed K-FAC
-in 35 epochs.
+the outputs). At scale: Osawa et al. (CVPR 2019) trained ResNet-50 on ImageNet with distributed K-FAC to 75% top-1
+in 35 epochs with mini-batches of up to 16,384 (larger batches needed more epochs).
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ __all__ = ["KFAC", "kfac_factors", "kfac_direction"]
 
 
 def kfac_factors(inputs: torch.Tensor, output_grads: torch.Tensor, bias: bool = True):
-    r"""``(A, G)`` of one batch: :math:`A = \frac1B \sum_i \bar a_i \bar a_i^\top`, :math:`G = \frac1B \sum_i g_i g_i^\top`.
+    r"""``(A, S)`` of one batch: :math:`A = \frac1B \sum_i \bar a_i \bar a_i^\top`, :math:`S = \frac1B \sum_i g_i g_i^\top`.
 
     ``inputs`` ``(B, in)``, ``output_grads`` ``(B, out)`` (per-example gradients w.r.t. the layer's output,
     *not* divided by the batch size). With ``bias`` a column of ones is appended to the inputs.
@@ -77,22 +78,22 @@ def _damped_inverse(matrix: torch.Tensor, damping: float) -> torch.Tensor:
     return torch.linalg.pinv(matrix, hermitian=True)
 
 
-def kfac_direction(grad_matrix: torch.Tensor, A: torch.Tensor, G: torch.Tensor, damping: float = 0.0):
-    r""":math:`(G + \pi\sqrt\lambda I)^{-1}\, \nabla\, (A + \tfrac{\sqrt\lambda}\pi I)^{-1}` for ``grad_matrix`` ``(out, in[+1])``.
+def kfac_direction(grad_matrix: torch.Tensor, A: torch.Tensor, S: torch.Tensor, damping: float = 0.0):
+    r""":math:`(S + \pi\sqrt\delta I)^{-1}\, \nabla\, (A + \tfrac{\sqrt\delta}\pi I)^{-1}` for ``grad_matrix`` ``(out, in[+1])``.
 
-    With ``damping=0`` the plain :math:`G^{-1}\nabla A^{-1}` (pseudo-inverses if singular).
+    ``damping`` is :math:`\delta`; with ``damping=0`` the plain :math:`S^{-1}\nabla A^{-1}` (pseudo-inverses if singular).
     """
-    a_inv, g_inv = _inverses(A, G, damping)
-    return g_inv @ grad_matrix @ a_inv
+    a_inv, s_inv = _inverses(A, S, damping)
+    return s_inv @ grad_matrix @ a_inv
 
 
-def _inverses(A, G, damping):
+def _inverses(A, S, damping):
     if damping > 0:
-        pi = torch.sqrt((torch.trace(A) / A.shape[0]) / (torch.trace(G) / G.shape[0]).clamp_min(1e-30))
+        pi = torch.sqrt((torch.trace(A) / A.shape[0]) / (torch.trace(S) / S.shape[0]).clamp_min(1e-30))
         pi = float(pi.clamp(1e-8, 1e8))
         root = damping ** 0.5
-        return _damped_inverse(A, root / pi), _damped_inverse(G, root * pi)
-    return _damped_inverse(A, 0.0), _damped_inverse(G, 0.0)
+        return _damped_inverse(A, root / pi), _damped_inverse(S, root * pi)
+    return _damped_inverse(A, 0.0), _damped_inverse(S, 0.0)
 
 
 class KFAC(torch.optim.Optimizer):
@@ -103,7 +104,7 @@ class KFAC(torch.optim.Optimizer):
     docstring for the update. ``step(closure)`` needs the closure (it zeroes the gradients, runs the
     model, computes the loss, calls ``backward`` and returns the loss, as for LBFGS). The model's
     first positional input of the last forward pass is kept (by a hook) for the extra statistics pass.
-    State per weight: ``step``, ``A``, ``G`` (running averages), ``A_inv``, ``G_inv``; ``momentum_buffer``
+    State per weight: ``step``, ``A``, ``S`` (running averages), ``A_inv``, ``S_inv``; ``momentum_buffer``
     per parameter when ``momentum > 0``. ``layers`` lists the covered ``nn.Linear`` modules;
     :meth:`remove_hooks` detaches the optimizer from the model.
     """
@@ -184,7 +185,7 @@ class KFAC(torch.optim.Optimizer):
         return [p[:, k:k + 1].sqrt() * (eye[k] - p) for k in range(out_dim)]
 
     def _batch_statistics(self) -> dict:
-        """``{layer: (A_batch, G_batch)}`` for the current step."""
+        """``{layer: (A_batch, S_batch)}`` for the current step."""
         stats = {}
         if self.fisher == "empirical":
             for layer in self.layers:
@@ -238,20 +239,20 @@ class KFAC(torch.optim.Optimizer):
             state = self.state[weight]
             state["step"] = state.get("step", 0) + 1
             k = state["step"]
-            a_batch, g_batch = stats[layer]
+            a_batch, s_batch = stats[layer]
             eps = min(1.0 - 1.0 / k, group["stat_decay"])
             if k == 1:
-                state["A"], state["G"] = a_batch.clone(), g_batch.clone()
+                state["A"], state["S"] = a_batch.clone(), s_batch.clone()
             else:
                 state["A"].mul_(eps).add_(a_batch, alpha=1 - eps)
-                state["G"].mul_(eps).add_(g_batch, alpha=1 - eps)
+                state["S"].mul_(eps).add_(s_batch, alpha=1 - eps)
             if (k - 1) % group["inverse_every"] == 0:
-                state["A_inv"], state["G_inv"] = _inverses(state["A"], state["G"], group["damping"])
+                state["A_inv"], state["S_inv"] = _inverses(state["A"], state["S"], group["damping"])
             grad = weight.grad
             if bias is not None:
                 bgrad = bias.grad if bias.grad is not None else torch.zeros_like(bias)
                 grad = torch.cat([grad, bgrad[:, None]], dim=1)
-            direction = state["G_inv"] @ grad @ state["A_inv"]
+            direction = state["S_inv"] @ grad @ state["A_inv"]
             pieces = [(weight, direction[:, :weight.shape[1]])]
             if bias is not None:
                 pieces.append((bias, direction[:, -1]))

@@ -2,13 +2,13 @@ r"""Newton's method and saddle-free Newton, as ``torch.optim`` optimizers with a
 
 **Newton.** Minimize the local quadratic model
 :math:`f(\theta + \Delta) \approx f + g^\top\Delta + \tfrac12 \Delta^\top H \Delta`: its stationary
-point is :math:`\Delta = -H^{-1} g`. With damping :math:`\lambda` (Levenberg 1944; Marquardt 1963)
+point is :math:`\Delta = -H^{-1} g`. With damping :math:`\delta` (Levenberg 1944; Marquardt 1963)
 and step size :math:`\eta`,
 
 .. math::
 
-    \theta \leftarrow \theta - \eta\,(H + \lambda I)^{-1} g
-          = \theta - \eta \sum_i \frac{u_i^\top g}{\lambda_i + \lambda}\, u_i
+    \theta \leftarrow \theta - \eta\,(H + \delta I)^{-1} g
+          = \theta - \eta \sum_i \frac{u_i^\top g}{\lambda_i + \delta}\, u_i
     \qquad (H = \textstyle\sum_i \lambda_i u_i u_i^\top).
 
 On a quadratic, one undamped step with :math:`\eta = 1` lands on the critical point, *whatever its
@@ -20,7 +20,7 @@ It is attracted to saddles.
 
 .. math::
 
-    \theta \leftarrow \theta - \eta\,(|H| + \lambda I)^{-1} g .
+    \theta \leftarrow \theta - \eta\,(|H| + \delta I)^{-1} g .
 
 It rescales each direction by its curvature like Newton, but always moves downhill, so negative
 curvature repels it. Dauphin et al. derive :math:`|H|` as the minimizer of a first-order model
@@ -28,7 +28,7 @@ inside a trust region of the size the second-order term allows (a generalized tr
 Their practical version works in a **Krylov subspace**: :math:`k` Lanczos vectors
 :math:`V \in \mathbb R^{n\times k}` (from Hessian-vector products only, started at :math:`g`),
 :math:`\hat H = V^\top H V`, and the step
-:math:`-\eta\, V (|\hat H| + \lambda I)^{-1} V^\top g`. ``krylov_dim=k`` selects it; with
+:math:`-\eta\, V (|\hat H| + \delta I)^{-1} V^\top g`. ``krylov_dim=k`` selects it; with
 :math:`k = n` (or an invariant Krylov space, found early) it equals exact saddle-free Newton. We take
 this step directly; Dauphin et al. also minimize along the subspace with a line search.
 
@@ -65,14 +65,14 @@ def _spectral_solve(values, vectors, grad, damping, rcond, absolute):
 
 def newton_direction(grad: torch.Tensor, hessian: torch.Tensor, damping: float = 0.0, *,
                      rcond: float = 1e-12) -> torch.Tensor:
-    r"""The damped Newton direction :math:`-(H + \lambda I)^{-1} g` (pseudo-inverse below ``rcond``)."""
+    r"""The damped Newton direction :math:`-(H + \delta I)^{-1} g` (pseudo-inverse below ``rcond``)."""
     values, vectors = torch.linalg.eigh((hessian + hessian.T) / 2)
     return _spectral_solve(values, vectors, grad, damping, rcond, absolute=False)
 
 
 def saddle_free_direction(grad: torch.Tensor, hessian: torch.Tensor, damping: float = 0.0, *,
                           rcond: float = 1e-12) -> torch.Tensor:
-    r"""The saddle-free Newton direction :math:`-(|H| + \lambda I)^{-1} g`, :math:`|H|` from ``eigh``."""
+    r"""The saddle-free Newton direction :math:`-(|H| + \delta I)^{-1} g`, :math:`|H|` from ``eigh``."""
     values, vectors = torch.linalg.eigh((hessian + hessian.T) / 2)
     return _spectral_solve(values, vectors, grad, damping, rcond, absolute=True)
 
@@ -167,9 +167,9 @@ class _SecondOrder(torch.optim.Optimizer):
 
 
 class Newton(_SecondOrder):
-    r"""Damped Newton's method: :math:`\theta \leftarrow \theta - \eta (H + \lambda I)^{-1} \nabla f`.
+    r"""Damped Newton's method: :math:`\theta \leftarrow \theta - \eta (H + \delta I)^{-1} \nabla f`.
 
-    ``lr`` :math:`\eta` (1: the full Newton step), ``damping`` :math:`\lambda \ge 0` (Levenberg-Marquardt),
+    ``lr`` :math:`\eta` (1: the full Newton step), ``damping`` :math:`\delta \ge 0` (Levenberg-Marquardt),
     ``rcond`` (directions of damped curvature below ``rcond`` times the largest are skipped),
     ``krylov_dim`` (``None``: the exact Hessian; ``k``: Newton restricted to ``k`` Lanczos vectors, i.e.
     a Lanczos/CG-style truncated Newton step). ``step(closure)`` as in :class:`torch.optim.LBFGS`;
@@ -179,7 +179,7 @@ class Newton(_SecondOrder):
 
 
 class SaddleFreeNewton(_SecondOrder):
-    r"""Saddle-free Newton (Dauphin et al., NIPS 2014): :math:`\theta \leftarrow \theta - \eta (|H| + \lambda I)^{-1}\nabla f`.
+    r"""Saddle-free Newton (Dauphin et al., NIPS 2014): :math:`\theta \leftarrow \theta - \eta (|H| + \delta I)^{-1}\nabla f`.
 
     ``krylov_dim=None`` uses the exact Hessian's eigendecomposition; ``krylov_dim=k`` the
     :math:`k`-dimensional Krylov subspace of Lanczos vectors started at the gradient (Dauphin et al.'s

@@ -6,14 +6,14 @@ read the curvature :math:`H` and the minimum :math:`p` off the fit. No Hessian-v
 backward pass: only the ``(theta, g)`` pairs an optimizer sees anyway.
 
 **The statistics** (``beta``: the weight of the newest sample, Duda uses 0.4-0.6). With
-:math:`\delta_\theta = \theta_t - m_\theta`, :math:`\delta_g = g_t - m_g` taken against the *previous* means,
+:math:`\Delta_\theta = \theta_t - m_\theta`, :math:`\Delta_g = g_t - m_g` taken against the *previous* means,
 
 .. math::
 
-    m_\theta &\leftarrow m_\theta + \beta\,\delta_\theta, \qquad m_g \leftarrow m_g + \beta\,\delta_g \\
-    \Sigma &\leftarrow (1-\beta)\,(\Sigma + \beta\,\delta_\theta\delta_\theta^\top)
+    m_\theta &\leftarrow m_\theta + \beta\,\Delta_\theta, \qquad m_g \leftarrow m_g + \beta\,\Delta_g \\
+    \Sigma &\leftarrow (1-\beta)\,(\Sigma + \beta\,\Delta_\theta\Delta_\theta^\top)
            = (1-\beta)\Sigma + \beta\,(\theta_t - m_\theta^{\rm new})(\theta_t - m_\theta^{\rm old})^\top \\
-    C &\leftarrow (1-\beta)\,(C + \beta\,\delta_g\delta_\theta^\top)
+    C &\leftarrow (1-\beta)\,(C + \beta\,\Delta_g\Delta_\theta^\top)
        \qquad (C \approx \mathrm{Cov}(g, \theta),\ \Sigma = \mathrm{Cov}(\theta, \theta))
 
 This is the *exact* exponentially weighted mean and covariance (weights :math:`\beta(1-\beta)^{t-k}`, the
@@ -21,7 +21,7 @@ oldest sample the rest, summing to one; Finch, "Incremental calculation of weigh
 started from the first sample (:math:`m_\theta = \theta_0`, :math:`\Sigma = C = 0`). So if the gradients
 really are linear, :math:`g = H(\theta - p)`, then :math:`C = H\Sigma` holds to rounding error at every step:
 no start-up bias. (An EMA of :math:`(g - m_g)(\theta - m_\theta)^\top` with *both* means already updated,
-:math:`(1-\beta)C + \beta(1-\beta)^2\delta_g\delta_\theta^\top`, is the same matrix times :math:`1-\beta`, as is
+:math:`(1-\beta)C + \beta(1-\beta)^2\Delta_g\Delta_\theta^\top`, is the same matrix times :math:`1-\beta`, as is
 one with both means old; every ratio below is unchanged. Starting the averages at zero instead is what
 creates a start-up bias.)
 
@@ -31,7 +31,7 @@ creates a start-up bias.)
 
     \lambda = \frac{\mathrm{Cov}(g, \theta)}{\mathrm{Var}(\theta)}, \qquad
     p = m_\theta - \frac{m_g}{\lambda}, \qquad
-    \frac{\sigma_\theta}{\sigma_g} = \frac{1}{|\lambda|} \text{ (exactly, on a parabola)}
+    \frac{\sigma_\theta}{\sigma_g} = \frac{1}{|\lambda|} \text{ (exactly, on a parabola: the Newton step size)}
 
 **d dimensions**: :math:`H` symmetric with :math:`C = H\Sigma`; symmetrizing, :math:`H` solves the Lyapunov
 equation :math:`H\Sigma + \Sigma H = C + C^\top`. In the eigenbasis of :math:`\Sigma = U\,\mathrm{diag}(s)\,U^\top`
@@ -106,8 +106,8 @@ __all__ = ["OGR", "ewm_update", "online_parabola", "curvature_1d", "hessian_from
 def ewm_update(mean_param, mean_grad, param, grad, beta):
     r"""One exact exponentially weighted update; returns ``(delta_param, delta_grad)`` against the old means.
 
-    Updates ``mean_param`` and ``mean_grad`` in place (:math:`m \leftarrow m + \beta\delta`). The caller then
-    updates its covariances with :math:`(1-\beta)(\cdot + \beta\,\delta\delta^\top)`.
+    Updates ``mean_param`` and ``mean_grad`` in place (:math:`m \leftarrow m + \beta\Delta`). The caller then
+    updates its covariances with :math:`(1-\beta)(\cdot + \beta\,\Delta\Delta^\top)`.
     """
     delta_param, delta_grad = param - mean_param, grad - mean_grad
     mean_param.add_(delta_param, alpha=beta)

@@ -1,10 +1,10 @@
 r"""Panel of notebook 08: Newton, saddle-free Newton and gradient descent on the saddle surfaces.
 
 Sliders: the surface (``saddle`` :math:`x^2 - y^2`, ``quartic_saddle``, ``monkey_saddle``), the method
-(or all three), the damping :math:`\lambda` of the two Newton methods, the start :math:`(x_0, y_0)` and the
+(or all three), the damping :math:`\delta` of the two Newton methods, the start :math:`(x_0, y_0)` and the
 number of steps. Left: the paths on the contour map; right: the distance from the saddle at the origin,
-step by step (log scale). Newton (:math:`-(H+\lambda I)^{-1}g`) runs into the saddle, saddle-free Newton
-(:math:`-(|H|+\lambda I)^{-1}g`) away from it; gradient descent (step 0.1) for comparison. A run that leaves
+step by step (log scale). Newton (:math:`-(H+\delta I)^{-1}g`) runs into the saddle, saddle-free Newton
+(:math:`-(|H|+\delta I)^{-1}g`) away from it; gradient descent (step 0.1) for comparison. A run that leaves
 the picture far behind is stopped and marked "diverged at step k".
 """
 
@@ -85,7 +85,7 @@ def second_order_panel(**initial):
                                     description="surface", style=style["style"]),
         "method": widgets.Dropdown(options=[("all three", "all")] + [(v[0], k) for k, v in SECOND_ORDER_METHODS.items()],
                                    value=values["method"], description="method", style=style["style"]),
-        "damping": widgets.FloatSlider(value=values["damping"], min=0.0, max=3.0, step=0.05, description="damping λ",
+        "damping": widgets.FloatSlider(value=values["damping"], min=0.0, max=3.0, step=0.05, description="damping δ",
                                        **style),
         "x0": widgets.FloatSlider(value=values["x0"], min=-1.4, max=1.4, step=0.05, description="x₀", **style),
         "y0": widgets.FloatSlider(value=values["y0"], min=-1.4, max=1.4, step=0.05, description="y₀", **style),
