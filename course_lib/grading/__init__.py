@@ -56,6 +56,7 @@ from .saddle_checks import check_classify_critical_point, check_perturbed_gd
 from .second_order_checks import (check_kfac_factors, check_lbfgs_direction, check_network_hvp,
                                   check_newton_direction, check_saddle_free_direction)
 from .surface_checks import check_assign_basins, check_hessian_2d
+from .trajectory_checks import check_effective_rank, check_factor_gradient_step, check_power_sharpness, check_svt
 
 __all__ = ["check_optimizer", "check_hvp", "check_gradient_descent", "check_step_size_theory",
            "check_classify_critical_point", "check_perturbed_gd",
@@ -67,6 +68,7 @@ __all__ = ["check_optimizer", "check_hvp", "check_gradient_descent", "check_step
            "check_kfac_factors",
            "check_select_learning_rate", "check_wilson_features", "check_swats",
            "check_balancedness", "check_balanced_factors", "check_end_to_end_update", "check_saxe_mode_strength",
+           "check_power_sharpness", "check_effective_rank", "check_svt", "check_factor_gradient_step",
            "grade_notebook", "GradeReport", "ExerciseResult", "restore_check_cells"]
 
 _GRADER_NAMES = {"grade_notebook", "GradeReport", "ExerciseResult", "restore_check_cells"}
