@@ -48,7 +48,8 @@ def _load_learner_code():
 
 
 L = _load_learner_code()
-DETAIL = r"case \d+ of \d+ \(.*\).*(step \d+: .*expected .*, got |raised |returned None|has shape)"
+DETAIL = (r"case \d+ of \d+ \(.*\).*(step \d+: .*expected .*, got |raised |returned None|has shape|did not raise; "
+          r"expected ValueError|expected torch's message)")
 
 
 def _assert_fails(check, *args, pattern=DETAIL, **kwargs) -> str:
@@ -65,8 +66,8 @@ def _assert_fails(check, *args, pattern=DETAIL, **kwargs) -> str:
 
 
 SUCCESS_LINES = {  # stored as expected outputs in the lessons: changing one means re-executing solutions/
-    "gd": "GD optimizer: all 6 checks passed", "sgd": "SGD: all 7 checks passed",
-    "sgd_momentum": "SGD with momentum: all 7 checks passed", "adagrad": "Adagrad: all 7 checks passed",
+    "gd": "GD optimizer: all 7 checks passed", "sgd": "SGD: all 8 checks passed",
+    "sgd_momentum": "SGD with momentum: all 8 checks passed", "adagrad": "Adagrad: all 7 checks passed",
     "adadelta": "Adadelta: all 7 checks passed", "rmsprop": "RMSprop: all 8 checks passed",
     "adam": "Adam: all 7 checks passed", "adamw": "AdamW: all 7 checks passed",
     "amsgrad": "AMSGrad: all 7 checks passed", "adamax": "Adamax: all 7 checks passed",
@@ -165,8 +166,21 @@ def test_state_keys_are_compared_only_when_asked():
     check_optimizer(L.AdamWrongStateKeys, "adam", compare_state=False)
 
 
-def test_a_class_that_wraps_torch_optim_fails_on_its_state():
-    _assert_fails(check_optimizer, L.WrappedAdam, "adam", pattern=r"has no key 'step'")
+@pytest.mark.parametrize("cls, name, pattern", [
+    (L.WrappedAdam, "adam", r"case 1 of 7 .*creating the optimizer ran torch\.optim\.adam\.Adam\.__init__"),
+    # subclasses only torch.optim.Optimizer and copies torch's state: the inheritance guard cannot see it
+    (L.WrappedAdamax, "adamax", r"case 1 of 7 .*step 1: step\(closure\) ran torch\.optim\.adamax\.Adamax\.__init__"),
+], ids=["adam", "adamax"])
+def test_a_class_that_runs_a_torch_optimizer_inside_fails_saying_so(cls, name, pattern):
+    message = _assert_fails(check_optimizer, cls, name, pattern=pattern)
+    assert "an existing implementation" in message and "write the update rule yourself" in message
+
+
+def test_tiny_difference_hint_names_eps_only_where_eps_matters():
+    for cls, name in ((L.with_bug(L.AdamW, "decay_without_lr"), "adamw"),
+                      (L.with_bug(L.SGD, "weight_decay_sign"), "sgd")):
+        message = _assert_fails(check_optimizer, cls, name)
+        assert "eps" not in message.split("differs", 1)[1], message
 
 
 @pytest.mark.parametrize("cls, pattern", [
@@ -200,6 +214,7 @@ def test_constructor_without_the_needed_keywords_fails_with_a_hint():
     (check_hvp, (L.hvp_ignores_v,), r"case 1 of 6 .*H\(x\) v differs"),
     (check_hvp, (L.hvp_without_create_graph,), r"raised RuntimeError.*Hint: .*create_graph=True"),
     (check_hvp, (L.hvp_needs_grad_input,), r"raised RuntimeError.*Hint: x is a plain tensor"),
+    (check_hvp, (L.hvp_finite_differences,), r"case 1 of 6 .*evaluated f at a point other than x .*finite differences"),
     (check_gradient_descent, (L.gradient_descent_off_by_one,), r"shape \(10, 2\), expected \(11, 2\): row 0 is x0"),
     (check_gradient_descent, (L.gradient_descent_wrong_gradient,), r"iterate x_1 \(row 1\) differs .*expected 1.9, got 2.1"),
     (check_gradient_descent, (L.gradient_descent_float32,), r"dtype torch\.float32"),
@@ -228,7 +243,8 @@ def test_constructor_without_the_needed_keywords_fails_with_a_hint():
     (check_optimal_momentum, (L.optimal_momentum_beta_first,), r"case 1 of 6 .*Hint: you returned \(beta, lr\)"),
     (check_optimal_momentum, (L.optimal_momentum_without_roots,), r"case 1 of 6 .*beta expected 0\.669\d+, got 0\.96"),
     (check_optimal_momentum, (L.optimal_momentum_one_number,), r"case 1 of 6 .*must return a pair of numbers"),
-], ids=["hvp-gradient", "hvp-ignores-v", "hvp-no-create-graph", "hvp-needs-grad-input", "gd-off-by-one",
+], ids=["hvp-gradient", "hvp-ignores-v", "hvp-no-create-graph", "hvp-needs-grad-input", "hvp-finite-differences",
+        "gd-off-by-one",
         "gd-wrong-gradient", "gd-float32", "gd-in-place", "rate-without-abs", "best-lr-2-over-L",
         "best-lr-1-over-sum", "minibatch-no-reshuffle", "minibatch-divides-by-batch-size",
         "minibatch-ignores-generator", "minibatch-in-order", "momentum-rate-sqrt-beta", "momentum-rate-ignores-beta",
@@ -355,9 +371,12 @@ def test_fixture_solution_passes_through_the_command_line(tmp_path):
     document = json.loads(result.stdout)
     assert json.loads(output.read_text()) == document
     assert document["passed"] is True and (document["points"], document["max_points"]) == (6, 6)
+    assert len(document["notebooks"]) == 1  # one shape, however many notebooks
+    document = document["notebooks"][0]
     assert [(e["exercise"], e["points"]) for e in document["exercises"]] == [
         ("90.1 Gradient descent iterates", 2), ("90.2 GD optimizer", 3), ("90.3 Step size and conditioning", 1)]
     assert document["restored"] == [] and document["other_failures"] == [] and document["error"] is None
+    assert document["tampering"] == [] and document["problems"] == []
 
 
 @pytest.mark.slow
@@ -384,17 +403,17 @@ def test_fixture_with_planted_bugs_loses_exactly_those_exercises(tmp_path):
     _delete(submission, "ex1-check")  # deleting a check cell of a correct exercise changes nothing
     _forge(submission, "ex2-check")  # ... and forging the one of the buggy exercise does not help
     submission.cells.append(nbformat.v4.new_code_cell("1 / 0", id="oops"))
-    # a correct exercise whose code prints the success line itself: the check cell's output must be the check's
+    # a wrong exercise whose code prints the success line itself: the verdict is the check's, not the output's
     _cell(submission, "ex3").source = _cell(submission, "ex3").source.replace(
-        "return 2 / (mu + L)", "print('Step-size theory: all 6 checks passed')\n    return 2 / (mu + L)")
+        "return 2 / (mu + L)", "print('Step-size theory: all 6 checks passed')\n    return 2 / L")
     report = _grade(submission, tmp_path, FIXTURES / "solutions", FIXTURE)
     assert [(r.exercise, r.passed, r.points) for r in report] == [
         ("90.1 Gradient descent iterates", True, 2), ("90.2 GD optimizer", False, 0),
         ("90.3 Step size and conditioning", False, 0)]
     assert (report.points, report.max_points, report.passed) == (2, 6, False)
-    assert report[2].message.startswith("the check ran, but its output is not the expected one")
+    assert report[2].message.startswith("AssertionError: Step-size theory, case 5 of 6 (best_learning_rate)")
     message = report[1].message
-    assert message.startswith("AssertionError: GD optimizer, case 4 of 6 (maximize=True")
+    assert message.startswith("AssertionError: GD optimizer, case 4 of 7 (maximize=True")
     assert "step 1: parameter 0 of group 0" in message and "expected" in message
     assert [f["cell_id"] for f in report.other_failures] == ["oops"]
     assert "ZeroDivisionError" in report.other_failures[0]["message"]
@@ -411,9 +430,10 @@ def test_grader_reports_a_notebook_it_does_not_know(tmp_path, capsys):
 
     assert main([str(stray), "--solutions", str(FIXTURES / "solutions")]) == 2
     assert "no reference notebook" in capsys.readouterr().out
-    # a folder stands for the course's notebooks in it: a stray notebook there is skipped, not an error
-    assert main([str(tmp_path), "--solutions", str(FIXTURES / "solutions")]) == 2
-    assert "no course notebook to grade" in capsys.readouterr().err
+    # a folder stands for every notebook of the course: a stray one is skipped, a missing one fails by name
+    assert main([str(tmp_path), "--solutions", str(FIXTURES / "solutions")]) == 1
+    output = capsys.readouterr().out
+    assert f"missing: {FIXTURE} (its exercises earn 0)" in output and "skipped" in output and "99_mine" in output
 
 
 def test_grader_fails_every_exercise_of_an_unreadable_notebook(tmp_path):
@@ -480,6 +500,7 @@ def test_solution_graded_as_a_submission_passes(solution, course_reports):
     assert report.passed, report.table()
     assert report.points == report.max_points > 0
     assert report.restored == [] and report.other_failures == []
+    assert report.tampering == [] and report.problems == []  # the course's own code is not taken for tampering
 
 
 @pytest.mark.slow
@@ -544,3 +565,193 @@ def test_sanitize_makes_run_dependent_text_equal(first, second):
 ])
 def test_sanitize_leaves_course_output_alone(text):
     assert _sanitize(text) == text
+
+
+# ---------------------------------------------------------------------------------------------
+# the grader against attacks, crashes and lost work (each test grades one small notebook)
+
+
+def _insert_after(nb, cell_id, new_id, source):
+    index = next(i for i, c in enumerate(nb.cells) if c.get("id") == cell_id)
+    nb.cells.insert(index + 1, nbformat.v4.new_code_cell(source, id=new_id))
+    return nb
+
+
+_FAKE_GRADING = '''
+import sys, types
+import course_lib.grading as g
+fake = types.ModuleType("course_lib.grading")
+fake.check_gradient_descent = lambda f: print("Gradient descent: all 5 checks passed")
+g.check_gradient_descent = fake.check_gradient_descent
+sys.modules["course_lib.grading"] = fake
+'''
+
+_WRONG_GD_AND_SGD = '''
+class GD(torch.optim.Optimizer):
+    def __init__(self, params, lr, maximize=False):
+        if lr < 0:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        super().__init__(params, dict(lr=lr, maximize=maximize))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    p.add_(p.grad, alpha=group["lr"])  # wrong sign
+        return loss
+
+
+class FakeSGD(GD):  # the reference, made as wrong as the learner's class
+    def __init__(self, params, lr, maximize=False, foreach=None, **kwargs):
+        super().__init__(params, lr, maximize)
+
+
+torch.optim.SGD = FakeSGD
+'''
+
+_CUSTOM_EXC = '''
+def _handler(shell, etype, evalue, tb, tb_offset=None):
+    print("Step-size theory: all 6 checks passed")
+
+get_ipython().set_custom_exc((BaseException,), _handler)
+'''
+
+
+@pytest.mark.slow
+def test_attacks_from_earlier_cells_are_undone_and_named(tmp_path):
+    """Replaced check functions and sys.modules, a wrong torch.optim.SGD as the reference, set_custom_exc, and a
+    cell that rewrites the course's reference: every exercise still fails, each attack is named."""
+    solutions = tmp_path / "course"
+    solutions.mkdir()
+    reference = solutions / FIXTURE
+    reference.write_bytes((FIXTURES / "solutions" / FIXTURE).read_bytes())
+    lesson = _fixture("lessons")
+    _insert_after(lesson, "imports", "attack-grading", _FAKE_GRADING)
+    _cell(lesson, "ex2").source = _WRONG_GD_AND_SGD
+    _insert_after(lesson, "ex2-check", "attack-exc", _CUSTOM_EXC)
+    _insert_after(lesson, "explore2", "attack-course", f"open({str(reference)!r}, 'a').write(' ')")
+    report = _grade(lesson, tmp_path, solutions, FIXTURE)
+    assert [r.passed for r in report] == [False, False, False] and report.points == 0, report.table()
+    assert report[0].message == "NotImplementedError"
+    assert report[1].message.startswith("AssertionError: GD optimizer, case 1 of 7"), report[1].message
+    assert report[2].message == "NotImplementedError"
+    assert "sys.modules['course_lib.grading'] was replaced" in report[0].tampering
+    assert "torch.optim.SGD was replaced" in report[1].tampering
+    assert "IPython's custom exception handler was set (set_custom_exc)" in report[2].tampering
+    assert "torch.optim.SGD was replaced" in report.tampering and "tampering" in report.to_dict()
+    assert report.error and "changed the course copy" in report.error
+    assert any(FIXTURE in p for p in report.problems)
+    assert "torch.optim.SGD was replaced" in report.table(verbose=True)
+
+
+@pytest.mark.slow
+def test_a_dead_kernel_is_reported_as_such_and_later_checks_as_not_run(tmp_path):
+    submission = _insert_after(_fixture(), "ex2", "crash", "import os\nos._exit(0)")
+    # a limit far above what the notebook needs: a kernel death reported as a time-out would show it
+    report = grade_notebook(_write(submission, tmp_path), solutions_dir=FIXTURES / "solutions", cell_timeout=120)
+    crash = next(i for i, c in enumerate(submission.cells) if c.id == "crash") + 1
+    assert [r.passed for r in report] == [True, False, False], report.table()
+    assert f"the kernel died in cell `crash` (cell {crash} of {len(submission.cells)})" in " ".join(report.problems)
+    for result in report[1:]:
+        assert result.status == "not run"
+        assert result.message.startswith("not run: the kernel died earlier, in cell `crash`"), result.message
+    assert not any("limit" in p for p in report.problems)
+
+
+@pytest.mark.slow
+def test_a_time_limit_names_the_cell_and_the_limit(tmp_path):
+    submission = _insert_after(_fixture(), "ex1-check", "stuck", "import time\nwhile True:\n    time.sleep(0.05)")
+    report = grade_notebook(_write(submission, tmp_path), solutions_dir=FIXTURES / "solutions", cell_timeout=20)
+    stuck = next(i for i, c in enumerate(submission.cells) if c.id == "stuck") + 1
+    assert f"cell `stuck` (cell {stuck} of {len(submission.cells)}) ran past the 20 s limit" in report.problems
+    assert [f["message"] for f in report.other_failures if f["cell_id"] == "stuck"] == ["ran past the 20 s limit"]
+    assert report[0].passed  # the check before the stuck cell is not affected
+
+
+def _write(nb, tmp_path, name=FIXTURE):
+    path = tmp_path / name
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.mark.slow
+def test_honest_work_without_cell_ids_and_with_debug_prints_passes(tmp_path):
+    """Saved as nbformat 4.4 (no ids), exercises written differently from the reference, a debug print."""
+    submission = _fixture("lessons")
+    solved = _fixture()
+    for cell_id in ("ex1", "ex2", "ex3"):
+        _cell(submission, cell_id).source = "# my solution\n" + _cell(solved, cell_id).source
+    _cell(submission, "ex1").source = _cell(submission, "ex1").source.replace(
+        "        iterates.append(x)", "        iterates.append(x)\n        print('debug: step done')", 1)
+    submission.nbformat_minor = 4
+    for cell in submission.cells:
+        del cell["id"]
+    path = tmp_path / FIXTURE
+    path.write_text(nbformat.writes(submission, version=4), encoding="utf-8")
+    report = grade_notebook(path, solutions_dir=FIXTURES / "solutions")
+    assert report.passed and report.points == 6, report.table()
+    assert report[0].output.startswith("debug: step done\ndebug: step done\n")  # 5 cases, 243 steps in all
+    assert report[0].output.endswith("... (223 more lines)")
+    assert "your code printed (shown, not graded): debug: step done" in " ".join(report.table().split())
+
+
+def test_restore_matches_check_cells_by_source_and_puts_them_after_their_exercise():
+    reference = _fixture()
+    submission = _fixture("lessons")
+    for cell in submission.cells:  # cells pasted into a new notebook: new ids, no tags on the check cells
+        cell["id"] = "pasted-" + cell["id"]
+        cell.metadata.pop("tags", None)
+    ids = [c.id for c in submission.cells]  # and the check of 90.2 pasted above its exercise
+    check = submission.cells.pop(ids.index("pasted-ex2-check"))
+    submission.cells.insert(ids.index("pasted-ex2-text"), check)
+    restored, notes = restore_check_cells(submission, reference)
+    order = [c.id for c in restored.cells]
+    assert order.count("ex2-check") == 1 and order.index("ex2-check") == order.index("pasted-ex2") + 1, order
+    assert order.index("ex1-check") == order.index("pasted-ex1") + 1
+    assert any("found by its source" in n for n in notes) and any("moved after cell 'pasted-ex2'" in n for n in notes)
+
+
+def test_a_folder_accounts_for_every_course_notebook(tmp_path, capsys):
+    from course_lib.grading.__main__ import main
+
+    solutions = tmp_path / "course"
+    solutions.mkdir()
+    for name in (FIXTURE, "91_fixture.ipynb"):
+        (solutions / name).write_bytes((FIXTURES / "solutions" / FIXTURE).read_bytes())
+    folder = tmp_path / "submission"
+    folder.mkdir()
+    (folder / FIXTURE).write_text("{ not json")  # graded (and failed) without starting a kernel
+    assert main([str(folder), "--solutions", str(solutions), "--json"]) == 1
+    document = json.loads(capsys.readouterr().out)
+    assert [Path(n["notebook"]).name for n in document["notebooks"]] == [FIXTURE, "91_fixture.ipynb"]
+    missing = document["notebooks"][1]
+    assert missing["missing"] is True and missing["points"] == 0 and missing["max_points"] == 6
+    assert all(e["status"] == "not submitted" for e in missing["exercises"])
+    assert document["missing"] == ["91_fixture.ipynb"] and document["passed"] is False
+    assert (document["points"], document["max_points"]) == (0, 12)
+
+
+def test_table_wraps_messages_and_names_cells():
+    from course_lib.grading.grader import ExerciseResult, GradeReport
+
+    message = ("AssertionError: Adam, case 3 of 7 (two parameter groups: Adam([{'params': shapes [(3,), ()]}, "
+               "{'params': shapes [(2, 2)], lr=0.05, betas=(0.5, 0.9)}], lr=0.01), 6 step(s)), step 2: parameter 0 "
+               "of group 1 (shape (2, 2)) differs at index (0, 1): expected 0.123456789012, got 0.123456789999\n"
+               "  Hint: " + "a long hint " * 30)
+    report = GradeReport("04_adam_family.ipynb", None, [ExerciseResult(
+        "04.1 Adam", "04-check-adam", False, 0, 3, message, status="failed",
+        cell="`04-check-adam` (cell 19 of 59)")])
+    table = report.table(width=100)
+    assert all(len(line) <= 100 for line in table.splitlines()), table
+    assert "check cell `04-check-adam` (cell 19 of 59)" in table
+    lines = [line.strip() for line in table.splitlines()]
+    assert "expected 0.123456789012, got 0.123456789999" in lines  # expected against got on a line of its own
+    assert "--verbose" in table and "--verbose" not in report.table(width=100, verbose=True)
+    def flat(text):
+        return " ".join(text.split())
+    assert flat(table).count("a long hint") < flat(report.table(width=100, verbose=True)).count("a long hint") == 30

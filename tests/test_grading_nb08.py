@@ -138,12 +138,27 @@ def test_correct_code_passes_with_one_line(capsys):
         + "K-FAC factors: all 5 checks passed\n" * 2)
 
 
+def hvp_central_differences(loss_fn, params, vs, h=1e-5):
+    """(g(theta + h v) - g(theta - h v)) / 2h: accurate to about 1e-9 here, but not what the lesson asks."""
+    def gradient(sign):
+        with torch.no_grad():
+            for p, v in zip(params, vs):
+                p.add_(sign * h * v)
+        g = torch.autograd.grad(loss_fn(), params)
+        with torch.no_grad():
+            for p, v in zip(params, vs):
+                p.sub_(sign * h * v)
+        return g
+    return [(a - b) / (2 * h) for a, b in zip(gradient(1), gradient(-1))]
+
+
 @pytest.mark.parametrize("fn, pattern", [
     (hvp_gradient_only, r"case 1 of 5 .*\(H v\) for parameter 0 .*differs"),
     (hvp_per_parameter, r"case 1 of 5 .*\(H v\) for parameter \d .*differs"),
     (hvp_flat, r"case 1 of 5 .*must return a list"),
     (hvp_changes_params, r"case 1 of 5 .*changed the parameters"),
-], ids=["gradient", "block diagonal", "flat tensor", "changes params"])
+    (hvp_central_differences, r"case 1 of 5 .*evaluated loss_fn with the parameters moved .*finite differences"),
+], ids=["gradient", "block diagonal", "flat tensor", "changes params", "finite differences"])
 def test_planted_hvp_bug_is_caught(fn, pattern):
     with pytest.raises(AssertionError, match=pattern):
         check_network_hvp(fn)

@@ -32,6 +32,10 @@ Check functions (a check cell imports one and calls it once)::
     check_balanced_factors(balanced_factors)      # balanced_factors(A, dims) -> balanced layers with product A (nb 07)
     check_end_to_end_update(end_to_end_update)    # (W, grad, lr, depth) -> W - lr sum_j [WW^T]^.. grad [W^TW]^.. (nb 07)
     check_saxe_mode_strength(saxe_mode_strength)  # (t, s, u0, tau) -> Saxe et al.'s sigmoid u(t) (nb 07)
+    check_power_sharpness(power_sharpness)        # (matvec, v0, iters) -> power-iteration estimate (nb 12)
+    check_effective_rank(effective_rank)          # matrix -> exp(entropy of s / sum s) (nb 12)
+    check_svt(svt)                                # (X, tau) -> U diag((s - tau)_+) V^T (nb 12)
+    check_factor_gradient_step(step)              # (factors, mask, target, lr) -> [W_j - lr G_j] (nb 12)
 
 A check compares the learner's code in float64 with an independent reference (torch.optim, the
 ``adabound`` package, closed forms) on several cases. On success it prints one fixed line,
@@ -39,9 +43,31 @@ A check compares the learner's code in float64 with an independent reference (to
 which parameter or state entry, expected against got. A ``NotImplementedError`` from an unsolved
 exercise passes through unchanged.
 
-The grader (``python -m course_lib.grading NOTEBOOK [--json]``, or :func:`grade_notebook`) puts the
-original check cells back, runs the notebook under nbval and scores each exercise; see
-:mod:`course_lib.grading.grader`.
+While a check runs, the learner's class may not build or step an existing optimizer (``torch.optim``,
+``adabound``, ``schedulefree``, ``course_lib.optim``): a profile function sees it and fails the check.
+
+The grader (``python -m course_lib.grading NOTEBOOK_OR_FOLDER [--json] [--verbose]``, or
+:func:`grade_notebook`) reads and hashes the course first, puts the original check cells back (by id,
+else by their unchanged source, after the cells they depend on), runs the notebook under nbval and
+scores each exercise; see :mod:`course_lib.grading.grader`.
+
+Why the grader trusts no output of the notebook: code in an earlier cell can replace the check functions
+(in ``course_lib.grading`` or ``sys.modules``), the reference (``torch.optim.Adam``), ``builtins`` or
+IPython's exception hooks, or simply print the success line. So, as graders that run untrusted code in
+the learner's own process must, it does two things (:mod:`course_lib.grading._guard`):
+
+* **a pristine state for every check**: an IPython startup file, run before the notebook's first cell,
+  snapshots the grading modules, ``torch``/``torch.optim``/``adabound``/``schedulefree``, ``builtins``,
+  ``sys.modules``, ``sys.stdout``/``stderr`` and IPython's hooks; each restored check cell calls the guard,
+  which puts all of it back (naming each change as *tampering* in the table and the JSON), then runs
+  the cell's original source, and checks that nothing changed while it ran;
+* **an authenticated verdict**: the guard sends pass or fail to the grader over a file outside the
+  notebook's folder, each record with an HMAC keyed by a per-run secret that the startup file reads
+  from a file it then deletes. The grader scores only authenticated verdicts, so forged output, a
+  skipped or rewritten check cell, or a forged success line earns nothing.
+
+A separate process per check would be stronger still, but a check needs the learner's live objects
+(classes defined across several cells); the guard keeps that, and costs a few milliseconds per check.
 """
 
 from .frontier_checks import check_lion, check_newton_schulz, check_schedule_free_sgd
@@ -69,9 +95,9 @@ __all__ = ["check_optimizer", "check_hvp", "check_gradient_descent", "check_step
            "check_select_learning_rate", "check_wilson_features", "check_swats",
            "check_balancedness", "check_balanced_factors", "check_end_to_end_update", "check_saxe_mode_strength",
            "check_power_sharpness", "check_effective_rank", "check_svt", "check_factor_gradient_step",
-           "grade_notebook", "GradeReport", "ExerciseResult", "restore_check_cells"]
+           "grade_notebook", "GradeReport", "ExerciseResult", "restore_check_cells", "Course"]
 
-_GRADER_NAMES = {"grade_notebook", "GradeReport", "ExerciseResult", "restore_check_cells"}
+_GRADER_NAMES = {"grade_notebook", "GradeReport", "ExerciseResult", "restore_check_cells", "Course"}
 
 
 def __getattr__(name):

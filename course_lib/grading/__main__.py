@@ -1,49 +1,54 @@
-"""``python -m course_lib.grading NOTEBOOK [NOTEBOOK | DIR ...] [--json] [--output FILE]``
+"""``python -m course_lib.grading NOTEBOOK [NOTEBOOK | DIR ...] [--json] [--output FILE] [--verbose]``
 
 Grades each notebook against the course's notebook of the same name (default: ``solutions/``),
 prints a table per notebook (or JSON with ``--json``) and exits with
 
 * 0 when every exercise of every notebook passed,
-* 1 when some exercise failed,
-* 2 when a notebook could not be graded at all (no reference notebook of that name, ...).
+* 1 when some exercise failed, or a course notebook is missing from a graded folder,
+* 2 when a notebook could not be graded at all (no reference notebook of that name, the course copy
+  was changed by the code being graded, ...).
 
-A directory stands for the notebooks in it that the course has (other notebooks are skipped).
-With one notebook the JSON is that notebook's report; with several it is
-``{"notebooks": [...], "points": ..., "max_points": ..., "passed": ...}``.
+A directory stands for every notebook of the course (every reference notebook with check cells): each
+one is reported; one the directory lacks earns 0 and fails the grade, by name. Other notebooks in it are
+skipped. The course (reference notebooks and grading code) is read and hashed before any learner code
+runs. The JSON has one shape however many notebooks are graded:
+``{"notebooks": [...], "points": ..., "max_points": ..., "passed": ..., "skipped": [...]}``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 
-from .grader import DEFAULT_CELL_TIMEOUT, GradeReport, default_solutions_dir, grade_notebook
+from .grader import DEFAULT_CELL_TIMEOUT, Course, GradeReport, default_solutions_dir, grade_notebook, missing_report
 
 
-def _expand(paths, solutions_dir: Path) -> tuple[list[Path], list[str]]:
-    notebooks, skipped = [], []
+def _expand(paths, course: Course):
+    """(what to grade, skipped paths): a list of ("grade", path) and ("missing", name, folder)."""
+    jobs, skipped = [], []
     for path in map(Path, paths):
         if path.is_dir():
-            for candidate in sorted(path.glob("*.ipynb")):
-                if (solutions_dir / candidate.name).is_file():
-                    notebooks.append(candidate)
-                else:
-                    skipped.append(str(candidate))
+            present = {candidate.name: candidate for candidate in sorted(path.glob("*.ipynb"))}
+            for name in course.notebooks():
+                jobs.append(("grade", present[name]) if name in present else ("missing", name, path))
+            skipped += [str(p) for n, p in present.items() if n not in course.notebooks()]
         else:
-            notebooks.append(path)
-    return notebooks, skipped
+            jobs.append(("grade", path))
+    return jobs, skipped
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m course_lib.grading",
-        description="Grade course notebooks: restore the original check cells, run under nbval, score.")
+        description="Grade course notebooks: restore the original check cells, run them in a guarded kernel, score.")
     parser.add_argument("notebooks", nargs="+", metavar="NOTEBOOK",
                         help="a notebook, or a directory of notebooks, to grade")
     parser.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
     parser.add_argument("--output", "-o", metavar="FILE", help="also write the JSON results to FILE")
+    parser.add_argument("--verbose", "-v", action="store_true", help="print every message in full")
     parser.add_argument("--solutions", metavar="DIR", default=None,
                         help="where the reference notebooks are (default: the course's solutions/)")
     parser.add_argument("--timeout", type=float, default=DEFAULT_CELL_TIMEOUT, metavar="SECONDS",
@@ -53,35 +58,39 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     solutions_dir = Path(args.solutions) if args.solutions else default_solutions_dir()
-    notebooks, skipped = _expand(args.notebooks, solutions_dir)
-    if not notebooks:
+    course = Course(solutions_dir)  # read and hashed before any learner code runs
+    jobs, skipped = _expand(args.notebooks, course)
+    if not jobs:
         print(f"no course notebook to grade in {' '.join(args.notebooks)} "
               f"(the course's notebooks are in {solutions_dir})", file=sys.stderr)
         return 2
+    width = max(60, min(140, shutil.get_terminal_size((100, 20)).columns))
     reports: list[GradeReport] = []
-    for notebook in notebooks:
-        report = grade_notebook(notebook, solutions_dir=solutions_dir, cell_timeout=args.timeout,
-                                keep_dir=args.keep)
+    for job in jobs:
+        if job[0] == "missing":
+            report = missing_report(job[1], course.references[job[1]], job[2])
+        else:
+            report = grade_notebook(job[1], solutions_dir=solutions_dir, cell_timeout=args.timeout,
+                                    keep_dir=args.keep, course=course)
         reports.append(report)
         if not args.json:
-            print(report.table())
+            print(report.table(width=width, verbose=args.verbose))
             print()
 
-    if len(reports) == 1:
-        document = reports[0].to_dict()
-    else:
-        document = {"notebooks": [r.to_dict() for r in reports],
-                    "points": sum(r.points for r in reports),
-                    "max_points": sum(r.max_points for r in reports),
-                    "passed": all(r.passed for r in reports)}
-    if skipped:
-        document["skipped"] = skipped
+    document = {"notebooks": [r.to_dict() for r in reports],
+                "points": sum(r.points for r in reports),
+                "max_points": sum(r.max_points for r in reports),
+                "passed": all(r.passed for r in reports),
+                "missing": [Path(r.notebook).name for r in reports if r.missing],
+                "skipped": skipped}
     if args.json:
         print(json.dumps(document, indent=2))
     else:
         if len(reports) > 1:
             print(f"grand total: {document['points']} / {document['max_points']}"
                   f"{'' if document['passed'] else '  (some exercises failed)'}")
+        for name in document["missing"]:
+            print(f"missing: {name} (its exercises earn 0)")
         for path in skipped:
             print(f"skipped {path}: not a notebook of the course")
     if args.output:

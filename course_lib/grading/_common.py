@@ -9,6 +9,8 @@ whether the check cell raised and whether its output is that line.
 from __future__ import annotations
 
 import contextlib
+import os
+import sys
 import warnings
 
 import torch
@@ -62,11 +64,13 @@ def call_kwargs(kwargs: dict) -> str:
 
 
 def compare_tensor(got, expected: torch.Tensor, what: str, *, atol: float | None = None,
-                   rtol: float = RTOL, reshape: bool = False) -> str | None:
+                   rtol: float = RTOL, reshape: bool = False, tiny_hint: str | None = None) -> str | None:
     """``None`` if ``got`` equals ``expected`` to ``rtol`` (float64), else a sentence that says how it differs.
 
     ``atol`` defaults to ``1e-10`` times the largest magnitude in ``expected`` (at least 1e-10 for
-    values of order one), so values that cross zero are compared sensibly.
+    values of order one), so values that cross zero are compared sensibly. ``tiny_hint``: what a
+    difference below a relative 1e-5 most likely comes from in this case (the caller knows the case:
+    eps matters only where gradients are tiny); without it a tiny difference gets no guess.
     """
     if not isinstance(got, torch.Tensor):
         try:
@@ -111,9 +115,8 @@ def compare_tensor(got, expected: torch.Tensor, what: str, *, atol: float | None
     count = f"; {n_bad} of {expected.numel()} entries differ" if expected.numel() > 1 else ""
     relative = abs(got_value - expected_value) / max(abs(expected_value), 1e-300)
     tiny_note = ""
-    if not dtype_note and relative < 1e-5:
-        tiny_note = (" (a tiny difference: look for a small term in the wrong place, such as eps, "
-                     "or a number computed in float32)")
+    if not dtype_note and relative < 1e-5 and tiny_hint:
+        tiny_note = f" (a tiny difference: {tiny_hint})"
     return (f"{what} differs{where}: expected {expected_value:.12g}, got {got_value:.12g}"
             f"{count}{dtype_note}{tiny_note}")
 
@@ -191,3 +194,63 @@ def compare_iterates(got, expected: torch.Tensor, prefix: str, call: str, rows: 
         problem = compare_tensor(got[k], expected[k], f"iterate x_{k} (row {k})")
         if problem:
             fail(explain(k, problem))
+
+
+# ---------------------------------------------------------------------------------------------
+# no existing implementation inside the learner's code
+
+
+def _reference_code():
+    """(directories whose code is an existing implementation, files in them that are allowed)."""
+    import torch.optim
+
+    roots = [os.path.dirname(torch.optim.__file__)]
+    allowed = {os.path.join(roots[0], "optimizer.py"), os.path.join(roots[0], "__init__.py")}
+    for name in ("adabound", "schedulefree", "course_lib.optim"):
+        try:
+            module = __import__(name, fromlist=["_"])
+        except ImportError:
+            continue
+        roots.append(os.path.dirname(module.__file__))
+        if name == "course_lib.optim":  # the lessons may build on its base class
+            allowed |= {os.path.join(roots[-1], "_base.py"), os.path.join(roots[-1], "__init__.py")}
+    return tuple(os.path.join(r, "") for r in roots), allowed
+
+
+@contextlib.contextmanager
+def own_code_only(what: str, active: bool = True):
+    """Fail the check if the learner's code runs an existing optimizer while inside this block.
+
+    Building or stepping a ``torch.optim`` optimizer (or one of ``adabound``, ``schedulefree``,
+    ``course_lib.optim``), calling their functional forms, or a fused optimizer kernel
+    (``torch._fused_adam_``, ...) from inside the learner's class is what the exercise asks to write;
+    it is detected with a profile function (``sys.setprofile``) while the learner's code runs.
+    """
+    __tracebackhide__ = True  # noqa: F841
+    if not active:
+        yield
+        return
+    roots, allowed = _reference_code()
+    found: list[str] = []
+
+    def profile(frame, event, arg):
+        if found:
+            return
+        if event == "call":
+            filename = frame.f_code.co_filename
+            if filename.startswith(roots) and filename not in allowed:
+                module = frame.f_globals.get("__name__", filename)
+                found.append(f"{module}.{frame.f_code.co_qualname if hasattr(frame.f_code, 'co_qualname') else frame.f_code.co_name}")
+        elif event == "c_call" and getattr(arg, "__name__", "").startswith("_fused_"):
+            found.append(f"torch.{arg.__name__}")
+
+    previous = sys.getprofile()
+    sys.setprofile(profile)
+    try:
+        yield
+    finally:
+        sys.setprofile(previous)
+    if found:
+        fail(f"{what} ran {found[0]}, an existing implementation: building or stepping a torch.optim optimizer "
+             f"(or the adabound, schedulefree or course_lib.optim ones) inside your class is not allowed; "
+             f"write the update rule yourself")

@@ -1,14 +1,17 @@
-"""A pytest plugin that records, for every notebook cell nbval runs, its outcome and why it failed.
+"""A pytest plugin that records, for every notebook cell nbval runs, when it started, its outcome and why it failed.
 
 The grader runs ``pytest --nbval-lax -p course_lib.grading._nbval_plugin`` in a subprocess with
-``COURSE_GRADING_RESULTS`` naming a JSON file; this plugin rewrites that file after every cell,
-so that what ran before a crash or a time-out is still known.
+``COURSE_GRADING_RESULTS`` naming a JSON file; this plugin rewrites that file when a cell starts
+(``outcome: "running"``, with the time) and when it ends, so that the grader knows which cell was
+running when the kernel died or a time limit was hit. These records only explain a failure: the
+grader scores a check from the guard's authenticated verdict (:mod:`course_lib.grading._guard`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 
 import pytest
 
@@ -22,40 +25,58 @@ def _stream_text(outputs, name="stdout") -> str:
 
 def _why(item, report) -> dict:
     """ename / evalue of the cell's error, or what differs in its output."""
+    text = getattr(report, "longreprtext", "") or ""
+    if "Timeout of" in text:
+        return {"ename": "Timeout", "evalue": text.strip().splitlines()[0][:300] if text.strip() else ""}
+    if "Kernel dead on test start" in text:
+        return {"ename": "KernelDead", "evalue": "the kernel was not running when the cell started"}
     outputs = getattr(item, "test_outputs", None) or []
     for output in outputs:
         if output.get("output_type") == "error":
             return {"ename": output.get("ename", ""), "evalue": output.get("evalue", "")}
-    text = getattr(report, "longreprtext", "") or ""
     if "Cell outputs differ" in text:
         expected = {n: _stream_text(item.cell.get("outputs"), n) for n in ("stdout", "stderr")}
         got = {n: _stream_text(outputs, n) for n in ("stdout", "stderr")}
         return {"ename": "OutputMismatch", "evalue": "", "expected": expected, "got": got}
-    if "Timeout" in text:
-        return {"ename": "Timeout", "evalue": text.strip().splitlines()[-1] if text.strip() else ""}
     return {"ename": "Failed", "evalue": text.strip()[-2000:]}
+
+
+def _record(item) -> dict | None:
+    cell = getattr(item, "cell", None)
+    if cell is None:
+        return None
+    return _records.setdefault(item.cell_num, {"cell_num": item.cell_num, "cell_id": cell.get("id"),
+                                               "outcome": "pending"})
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    record = _record(item)
+    if record is not None:
+        record.update(outcome="running", started=time.time())
+        _write()
+    yield
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
-    cell = getattr(item, "cell", None)
-    if cell is None:
+    record = _record(item)
+    if record is None:
         return
-    key = item.cell_num
-    record = _records.setdefault(key, {"cell_num": key, "cell_id": cell.get("id"), "outcome": "passed"})
     if report.when == "call" and report.passed:
-        pass
+        record["outcome"] = "passed"
     elif report.skipped:
         if hasattr(report, "wasxfail"):
             record["outcome"] = "failed"
-            record.update(ename="NotRun", evalue=f"not passed after an earlier cell timed out ({report.wasxfail})")
-        elif record["outcome"] == "passed":
+            record.update(ename="NotRun", evalue="an earlier cell ran past the time limit")
+        elif record["outcome"] in ("pending", "running"):
             record["outcome"] = "skipped"
     elif report.failed:
         record["outcome"] = "failed"
         record.update(_why(item, report))
+    record["ended"] = time.time()
     _write()
 
 

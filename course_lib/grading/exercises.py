@@ -98,6 +98,12 @@ def check_hvp(hvp) -> None:
         for number, (name, f, x, v, expected) in enumerate(cases, start=1):
             prefix = f"{title}, case {number} of {len(cases)} ({name})"
             x_before, v_before = x.clone(), v.clone()
+            points = []
+
+            def f(z, _f=f, _points=points):  # records where hvp evaluates f: only at x, never at x + h v
+                _points.append(z.detach().clone())
+                return _f(z)
+
             got = _call(f"{prefix}: hvp(f, x, v)", hvp, f, x, v,
                         hint=("x is a plain tensor that does not require grad: start from "
                               "x = x.detach().requires_grad_(True), take the gradient with create_graph=True, "
@@ -105,6 +111,12 @@ def check_hvp(hvp) -> None:
             if not isinstance(got, torch.Tensor):
                 fail(f"{prefix}: hvp must return a tensor of x's shape {shape_str(x.shape)}, "
                      f"got {type(got).__name__}")
+            away = [z for z in points if z.shape != x.shape or not torch.equal(z, x_before)]
+            if away:
+                step = (away[0] - x_before).abs().max().item() if away[0].shape == x.shape else float("nan")
+                fail(f"{prefix}: hvp evaluated f at a point other than x (max |z - x| = {step:.3g}): finite "
+                     f"differences of the gradient are not allowed; differentiate the gradient again "
+                     f"(create_graph=True, then a second torch.autograd.grad), which is exact")
             problem = compare_tensor(got, expected, "H(x) v")
             if problem:
                 fail(f"{prefix}: {problem} (expected {fmt(expected)}, got {fmt(got.detach())})")

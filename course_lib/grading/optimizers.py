@@ -44,7 +44,7 @@ from typing import Callable
 import torch
 
 from ._common import (call_kwargs, compare_number, compare_tensor, fail, generator,
-                      learner_error, quiet_and_isolated, shape_str, succeed)
+                      learner_error, own_code_only, quiet_and_isolated, shape_str, succeed)
 
 __all__ = ["check_optimizer", "OPTIMIZER_CHECKS", "run_optimizer_cases"]
 
@@ -65,6 +65,9 @@ class Case:
     frozen: bool = False  # one more parameter that never gets a gradient
     loss_scale: float = 1.0  # small gradients, where eps matters
     seed: int = 0
+    zero_in_place: bool = False  # the closure zeroes .grad in place (zero_grad(set_to_none=False)), not to None
+    lr_change: tuple | None = None  # (step, factor): every group's lr is multiplied by factor before that step
+    invalid: tuple = ()  # keyword sets the constructor must reject with torch's ValueError (no steps are run)
 
 
 @dataclass(frozen=True)
@@ -100,12 +103,18 @@ def _standard(lr, *, odd, groups, decay, many, extra=(), first=None):
         *extra,
         Case("a parameter without gradient (p.grad is None) is skipped", first, shapes=((3,), (2,)),
              frozen=True, steps=3, closure=False, seed=4),
-        Case("many steps", many, shapes=((6, 4), (7,)), steps=100, seed=5),
+        Case("many steps, zero_grad(set_to_none=False), lr halved before step 51 as a scheduler would", many,
+             shapes=((6, 4), (7,)), steps=100, seed=5, zero_in_place=True, lr_change=(51, 0.5)),
     )
 
 
 def _decay(kwargs, steps=8):
     return Case("weight decay", kwargs, shapes=((4,), (2, 3)), steps=steps, seed=6)
+
+
+def _invalid(*keyword_sets):
+    return Case("invalid hyperparameters raise torch's ValueError", keyword_sets[0], steps=0,
+                invalid=tuple(keyword_sets))
 
 
 def _eps(kwargs):
@@ -131,14 +140,16 @@ OPTIMIZER_CHECKS: dict[str, OptimizerSpec] = {
         _standard(0.1, odd=dict(lr=0.05), groups=dict(lr=0.02), decay=None,
                   many=dict(lr=0.05),
                   extra=(Case("maximize=True", dict(lr=0.1, maximize=True), shapes=((4,), (2, 2)), steps=5,
-                              maximize=True, seed=8),)),
+                              maximize=True, seed=8),
+                         _invalid(dict(lr=-0.1)))),
         torch_state=True, needs=("lr", "maximize")),
     "sgd": OptimizerSpec(
         "SGD", "torch.optim.SGD", _torch("SGD"),
         _standard(0.1, odd=dict(lr=0.05, weight_decay=0.01), groups=dict(lr=0.02, weight_decay=0.2),
                   decay=_decay(dict(lr=0.1, weight_decay=0.1)), many=dict(lr=0.05, weight_decay=0.001),
                   extra=(Case("maximize=True with weight decay", dict(lr=0.1, weight_decay=0.05, maximize=True),
-                              shapes=((4,), (2, 2)), steps=5, maximize=True, seed=8),)),
+                              shapes=((4,), (2, 2)), steps=5, maximize=True, seed=8),
+                         _invalid(dict(lr=-0.1), dict(lr=0.1, weight_decay=-0.01)))),
         torch_state=True, needs=("lr", "weight_decay", "maximize")),
     "sgd_momentum": OptimizerSpec(
         "SGD with momentum", "torch.optim.SGD", _torch("SGD"),
@@ -147,8 +158,12 @@ OPTIMIZER_CHECKS: dict[str, OptimizerSpec] = {
                   groups=dict(lr=0.02, momentum=0.5, nesterov=True),
                   decay=_decay(dict(lr=0.05, momentum=0.9, weight_decay=0.1)),
                   many=dict(lr=0.02, momentum=0.95, dampening=0.1, weight_decay=0.01),
-                  extra=(Case("Nesterov momentum", dict(lr=0.05, momentum=0.9, nesterov=True),
-                              shapes=((4,), (3, 2)), steps=10, seed=9),)),
+                  extra=(Case("Nesterov momentum, zero_grad(set_to_none=False)",
+                              dict(lr=0.05, momentum=0.9, nesterov=True),
+                              shapes=((4,), (3, 2)), steps=10, seed=9, zero_in_place=True),
+                         _invalid(dict(lr=-0.1, momentum=0.9), dict(lr=0.1, momentum=-0.5),
+                                  dict(lr=0.1, momentum=0.9, weight_decay=-0.01), dict(lr=0.1, nesterov=True),
+                                  dict(lr=0.1, momentum=0.9, dampening=0.1, nesterov=True)))),
         torch_state=True, needs=("lr", "momentum", "dampening", "weight_decay", "nesterov")),
     "adagrad": OptimizerSpec(
         "Adagrad", "torch.optim.Adagrad", _torch("Adagrad"),
@@ -197,8 +212,9 @@ OPTIMIZER_CHECKS: dict[str, OptimizerSpec] = {
         "AdaBound", "adabound.AdaBound", _adabound,
         _standard(0.01, odd=dict(lr=0.02, betas=(0.8, 0.95)), groups=dict(lr=0.05, final_lr=0.2, gamma=0.01),
                   decay=_decay(dict(lr=0.01, weight_decay=0.1)), many=dict(lr=0.01, gamma=0.01),
-                  extra=(Case("bounds that bite (final_lr, gamma)", dict(lr=0.01, final_lr=0.05, gamma=0.1),
-                              shapes=((4,), (3, 2)), steps=10, seed=9),
+                  extra=(Case("bounds that bite (final_lr, gamma), lr halved before step 6 as a scheduler would "
+                              "(the bounds scale with lr / base_lr)", dict(lr=0.01, final_lr=0.05, gamma=0.1),
+                              shapes=((4,), (3, 2)), steps=10, seed=9, lr_change=(6, 0.5)),
                          _eps(dict(lr=0.01, eps=1e-4)))),
         torch_state=False, needs=("lr", "betas", "final_lr", "gamma", "eps", "weight_decay")),
 }
@@ -257,6 +273,8 @@ def _describe(case: Case, cls_name: str) -> str:
         params = (f"[{{'params': shapes [{shapes(case.shapes, frozen)}]}}, "
                   f"{{'params': shapes [{shapes(case.second_group['shapes'])}], {call_kwargs(overrides)}}}]")
     loss = " of -loss" if case.maximize else ""
+    if case.invalid:
+        return "; ".join(f"{cls_name}(params, {call_kwargs(kwargs)})" for kwargs in case.invalid)
     return f"{cls_name}({params}, {call_kwargs(case.kwargs)}), {case.steps} step(s){loss}"
 
 
@@ -300,7 +318,7 @@ def check_optimizer(cls, name: str, *, compare_state: bool | None = None) -> Non
     if borrowed is not None:
         fail(f"{spec.title}: {cls.__name__} is or inherits from {borrowed}, an existing implementation; "
              f"write the update rule yourself in a subclass of torch.optim.Optimizer")
-    run_optimizer_cases(cls, name, compare_state=compare_state)
+    run_optimizer_cases(cls, name, compare_state=compare_state, own_code_only=True)
 
 
 def _spec(name: str) -> OptimizerSpec:
@@ -310,10 +328,11 @@ def _spec(name: str) -> OptimizerSpec:
         raise ValueError(f"unknown optimizer check {name!r}; known: {', '.join(OPTIMIZER_CHECKS)}") from None
 
 
-def run_optimizer_cases(cls, name: str, *, compare_state: bool | None = None) -> None:
+def run_optimizer_cases(cls, name: str, *, compare_state: bool | None = None, own_code_only: bool = False) -> None:
     """The cases of ``check_optimizer`` without its checks on where ``cls`` comes from.
 
     The course's own tests use it to show that course_lib's optimizers pass the checks the learners get.
+    ``own_code_only``: also fail when ``cls`` runs an existing implementation (what check_optimizer does).
     """
     __tracebackhide__ = True  # noqa: F841
     spec = _spec(name)
@@ -323,20 +342,25 @@ def run_optimizer_cases(cls, name: str, *, compare_state: bool | None = None) ->
         for number, case in enumerate(spec.cases, start=1):
             prefix = (f"{spec.title}, case {number} of {len(spec.cases)} ({case.title}: "
                       f"{_describe(case, cls.__name__)})")
-            _run_case(cls, spec, case, prefix, compare_state)
+            _run_case(cls, spec, case, prefix, compare_state, own_only=own_code_only)
     succeed(spec.title, len(spec.cases))
 
 
-def _run_case(cls, spec: OptimizerSpec, case: Case, prefix: str, compare_state: bool) -> None:
+def _run_case(cls, spec: OptimizerSpec, case: Case, prefix: str, compare_state: bool, own_only: bool = True) -> None:
+    """One case, step by step; ``own_only``: fail if the learner's class runs an existing implementation."""
     __tracebackhide__ = True  # noqa: F841
     values, frozen_value, loss_fn = _make_problem(case)
     mine, mine_frozen = _fresh_params(values, frozen_value)
     ref, ref_frozen = _fresh_params(values, frozen_value)
-    try:
-        optimizer = cls(_param_arg(case, mine, mine_frozen), **case.kwargs)
-    except Exception as err:  # noqa: BLE001 (the learner's code may raise anything)
-        learner_error(f"{prefix}: creating the optimizer", err,
-                      hint=f"the constructor must accept the keyword arguments {', '.join(spec.needs)}")
+    if case.invalid:
+        _check_invalid(cls, spec, case, prefix, mine, ref, own_only)
+        return
+    with own_code_only(f"{prefix}: creating the optimizer", active=own_only):
+        try:
+            optimizer = cls(_param_arg(case, mine, mine_frozen), **case.kwargs)
+        except Exception as err:  # noqa: BLE001 (the learner's code may raise anything)
+            learner_error(f"{prefix}: creating the optimizer", err,
+                          hint=f"the constructor must accept the keyword arguments {', '.join(spec.needs)}")
     if not isinstance(optimizer, torch.optim.Optimizer) or not hasattr(optimizer, "param_groups"):
         fail(f"{prefix}: the optimizer has no param_groups; call super().__init__(params, defaults) in __init__")
     reference = spec.make_reference(_param_arg(case, ref, ref_frozen), **case.kwargs)
@@ -344,7 +368,10 @@ def _run_case(cls, spec: OptimizerSpec, case: Case, prefix: str, compare_state: 
     def closure_for(groups, frozen):
         def closure():
             for p in [p for g in groups for p in g] + ([frozen] if frozen is not None else []):
-                p.grad = None
+                if case.zero_in_place and p.grad is not None:
+                    p.grad.zero_()  # what zero_grad(set_to_none=False) does: the same tensor, filled with zeros
+                else:
+                    p.grad = None
             loss = loss_fn(groups)
             loss.backward()
             return loss
@@ -353,12 +380,17 @@ def _run_case(cls, spec: OptimizerSpec, case: Case, prefix: str, compare_state: 
     mine_closure, ref_closure = closure_for(mine, mine_frozen), closure_for(ref, ref_frozen)
     for step in range(1, case.steps + 1):
         where = f"{prefix}, step {step}"
+        if case.lr_change is not None and step == case.lr_change[0]:
+            for opt in (optimizer, reference):  # what a learning-rate scheduler does between steps
+                for group in opt.param_groups:
+                    group["lr"] *= case.lr_change[1]
         if case.closure:
             expected_loss = float(reference.step(ref_closure))
-            try:
-                returned = optimizer.step(mine_closure)
-            except Exception as err:  # noqa: BLE001
-                learner_error(f"{where}: step(closure)", err, hint=_closure_hint(err))
+            with own_code_only(f"{where}: step(closure)", active=own_only):
+                try:
+                    returned = optimizer.step(mine_closure)
+                except Exception as err:  # noqa: BLE001
+                    learner_error(f"{where}: step(closure)", err, hint=_closure_hint(err))
             if returned is None:
                 fail(f"{where}: step(closure) returned None; it must call closure() (inside "
                      f"torch.enable_grad() when step is decorated with @torch.no_grad()) and return its loss")
@@ -370,13 +402,49 @@ def _run_case(cls, spec: OptimizerSpec, case: Case, prefix: str, compare_state: 
                 ref_closure()
                 mine_closure()
             reference.step()
-            try:
-                optimizer.step()
-            except Exception as err:  # noqa: BLE001
-                learner_error(f"{where}: step()", err, hint=_step_hint(err, case))
-        _compare_params(where, mine, ref, mine_frozen, ref_frozen)
+            with own_code_only(f"{where}: step()", active=own_only):
+                try:
+                    optimizer.step()
+                except Exception as err:  # noqa: BLE001
+                    learner_error(f"{where}: step()", err, hint=_step_hint(err, case))
+        hint = _tiny_hint(case)
+        _compare_grads(where, mine, ref)
+        _compare_params(where, mine, ref, mine_frozen, ref_frozen, hint)
         if compare_state:
-            _compare_state(where, spec, optimizer, reference, mine, ref)
+            _compare_state(where, spec, optimizer, reference, mine, ref, hint)
+
+
+def _tiny_hint(case: Case) -> str | None:
+    """What a tiny difference most likely comes from in this case, or None where no guess is likely."""
+    if case.loss_scale < 1 or "eps" in case.kwargs:
+        return "with tiny gradients eps dominates: look at where eps enters (inside or outside the square root)"
+    if case.kwargs.get("weight_decay"):
+        return "look at where weight decay enters the update (before or after the moments, times lr or not)"
+    return None
+
+
+def _check_invalid(cls, spec: OptimizerSpec, case: Case, prefix: str, mine, ref, own_only=True) -> None:
+    """Each keyword set of ``case.invalid`` must raise ValueError with torch's (the reference's) message."""
+    __tracebackhide__ = True  # noqa: F841
+    for kwargs in case.invalid:
+        call = f"{cls.__name__}(params, {call_kwargs(kwargs)})"
+        try:
+            spec.make_reference(list(ref[0]), **kwargs)
+        except ValueError as err:
+            expected = str(err)
+        else:  # pragma: no cover (the cases are chosen so that the reference rejects them)
+            raise RuntimeError(f"{spec.reference_name} accepts {kwargs}; the check's case is wrong")
+        try:
+            with own_code_only(f"{prefix}: {call}", active=own_only):
+                cls(list(mine[0]), **kwargs)
+        except ValueError as err:
+            if str(err) != expected:
+                fail(f"{prefix}: {call} raised ValueError({str(err)!r}); expected torch's message: "
+                     f"ValueError({expected!r})")
+            continue
+        except Exception as err:  # noqa: BLE001
+            learner_error(f"{prefix}: {call}", err, hint=f"raise ValueError({expected!r}), as torch does")
+        fail(f"{prefix}: {call} did not raise; expected ValueError({expected!r}), as torch does")
 
 
 def _closure_hint(err: Exception) -> str:
@@ -392,11 +460,25 @@ def _step_hint(err: Exception, case: Case) -> str:
     return ""
 
 
-def _compare_params(where, mine, ref, mine_frozen, ref_frozen) -> None:
+def _compare_grads(where, mine, ref) -> None:
+    """step must leave p.grad as backward left it (torch.optim never changes it in place)."""
     __tracebackhide__ = True  # noqa: F841
     for g, (mine_group, ref_group) in enumerate(zip(mine, ref)):
         for i, (p, q) in enumerate(zip(mine_group, ref_group)):
-            problem = compare_tensor(p, q, f"parameter {i} of group {g} (shape {shape_str(q.shape)})")
+            if q.grad is None or p.grad is None:
+                continue
+            problem = compare_tensor(p.grad, q.grad, f"p.grad of parameter {i} of group {g} after step")
+            if problem:
+                fail(f"{where}: {problem}; step changed p.grad in place: leave it as it is "
+                     f"(grad = p.grad.add(p, alpha=weight_decay) makes a new tensor, p.grad.add_(...) changes p.grad)")
+
+
+def _compare_params(where, mine, ref, mine_frozen, ref_frozen, hint=None) -> None:
+    __tracebackhide__ = True  # noqa: F841
+    for g, (mine_group, ref_group) in enumerate(zip(mine, ref)):
+        for i, (p, q) in enumerate(zip(mine_group, ref_group)):
+            problem = compare_tensor(p, q, f"parameter {i} of group {g} (shape {shape_str(q.shape)})",
+                                     tiny_hint=hint)
             if problem:
                 fail(f"{where}: {problem}")
     if mine_frozen is not None:
@@ -405,7 +487,7 @@ def _compare_params(where, mine, ref, mine_frozen, ref_frozen) -> None:
             fail(f"{where}: {problem}; a parameter whose .grad is None must not change")
 
 
-def _compare_state(where, spec, optimizer, reference, mine, ref) -> None:
+def _compare_state(where, spec, optimizer, reference, mine, ref, hint=None) -> None:
     __tracebackhide__ = True  # noqa: F841
     for g, (mine_group, ref_group) in enumerate(zip(mine, ref)):
         for i, (p, q) in enumerate(zip(mine_group, ref_group)):
@@ -421,7 +503,8 @@ def _compare_state(where, spec, optimizer, reference, mine, ref) -> None:
                 if key == "step":
                     problem = compare_number(got[key], float(value), f"state['step'] of {name}")
                 else:
-                    problem = compare_tensor(got[key], value, f"state[{key!r}] of {name}", reshape=True)
+                    problem = compare_tensor(got[key], value, f"state[{key!r}] of {name}", reshape=True,
+                                             tiny_hint=hint)
                 if problem:
                     fail(f"{where}: {problem}")
 

@@ -83,8 +83,16 @@ def check_network_hvp(hvp) -> None:
             exact = second_order.hessian(lambda ps: loss_fn(), params)
             expected = second_order.unflatten(exact @ second_order.flatten(vs), params)
             before = [p.detach().clone() for p in params]
+            moved = []
+
+            def watched(_loss_fn=loss_fn, _params=params, _before=before, _moved=moved):
+                # where hvp evaluates the loss: only at the given parameters, never at params + h v
+                if not _moved and any(not torch.equal(p.detach(), b) for p, b in zip(_params, _before)):
+                    _moved.append(max((p.detach() - b).abs().max().item() for p, b in zip(_params, _before)))
+                return _loss_fn()
+
             try:
-                got = hvp(loss_fn, params, [v.clone() for v in vs])
+                got = hvp(watched, params, [v.clone() for v in vs])
             except Exception as err:  # noqa: BLE001
                 learner_error(f"{prefix}: hvp(loss_fn, params, vs)", err,
                               "g = torch.autograd.grad(loss_fn(), params, create_graph=True); then "
@@ -92,6 +100,10 @@ def check_network_hvp(hvp) -> None:
             if isinstance(got, torch.Tensor) or not isinstance(got, (list, tuple)) or len(got) != len(params):
                 fail(f"{prefix}: hvp must return a list with one tensor per parameter ({len(params)}), "
                      f"got {type(got).__name__}" + (f" of length {len(got)}" if isinstance(got, (list, tuple)) else ""))
+            if moved:
+                fail(f"{prefix}: hvp evaluated loss_fn with the parameters moved (by up to {moved[0]:.3g}): finite "
+                     f"differences of the gradient are not allowed; differentiate the gradient again "
+                     f"(create_graph=True, then a second torch.autograd.grad), which is exact")
             for i, (g, e) in enumerate(zip(got, expected)):
                 if not isinstance(g, torch.Tensor):
                     fail(f"{prefix}: entry {i} is a {type(g).__name__}, expected a tensor of shape {shape_str(e.shape)}")
