@@ -47,7 +47,6 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -704,19 +703,19 @@ def _run_nbval(notebook: Path, tmp: Path, guard_cells: dict, *, cell_timeout, to
         total_timeout = min(7200, 60 + cell_timeout * max(1, len(nbformat.read(notebook, as_version=4).cells)))
     run = {"problem": None, "died_in": None, "ready": False, "guard_error": None}
     # a session of its own, so that a time-out stops pytest and the kernel it started, and nothing else
-    process = subprocess.Popen(command, cwd=notebook.parent, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    output_chunks: list[str] = []
-    reader = threading.Thread(target=lambda: output_chunks.append(process.stdout.read()), daemon=True)
-    reader.start()
+    # pytest's output goes to a file: a pipe would make the grader wait for every process holding it (a kernel
+    # that is still shutting down) before it can read the end
+    log_path = tmp / "pytest.log"
+    with open(log_path, "w", encoding="utf-8") as log:
+        process = subprocess.Popen(command, cwd=notebook.parent, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                   text=True, start_new_session=True)
     deadline = time.monotonic() + total_timeout
     try:
         _watch(process, run, channel, nonce, results, deadline, total_timeout, cell_timeout)
     except BaseException:  # the grader itself interrupted: stop pytest and its kernel too
         _kill_group(process)
         raise
-    reader.join(timeout=5)
-    output = "".join(output_chunks)
+    output = log_path.read_text(encoding="utf-8", errors="replace")
     if process.returncode not in (0, 1, None) and run["died_in"] is None and run["problem"] is None \
             and process.returncode >= 0:
         run["problem"] = f"pytest --nbval-lax exited with status {process.returncode}:\n" + output.strip()[-3000:]
