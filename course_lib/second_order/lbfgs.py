@@ -7,10 +7,10 @@ Hessian approximation :math:`H_k` built from them to the gradient without ever f
 
 .. math::
 
-    &q \leftarrow g;\quad \text{for } i = k-1, \dots, k-m:\ \ \rho_i = 1/(y_i^\top s_i),\
-       \alpha_i = \rho_i s_i^\top q,\ q \leftarrow q - \alpha_i y_i \\
-    &r \leftarrow \gamma_k q, \qquad \gamma_k = \frac{s_{k-1}^\top y_{k-1}}{y_{k-1}^\top y_{k-1}} \\
-    &\text{for } i = k-m, \dots, k-1:\ \ \beta = \rho_i y_i^\top r,\ r \leftarrow r + (\alpha_i - \beta)\, s_i \\
+    &z \leftarrow g;\quad \text{for } i = k-1, \dots, k-m:\ \ \rho_i = 1/(y_i^\top s_i),\
+       \alpha_i = \rho_i s_i^\top z,\ z \leftarrow z - \alpha_i y_i \\
+    &r \leftarrow \gamma_k z, \qquad \gamma_k = \frac{s_{k-1}^\top y_{k-1}}{y_{k-1}^\top y_{k-1}} \\
+    &\text{for } i = k-m, \dots, k-1:\ \ \zeta_i = \rho_i y_i^\top r,\ r \leftarrow r + (\alpha_i - \zeta_i)\, s_i \\
     &\text{direction } d = -r = -H_k g .
 
 :math:`O(mn)` time and memory per step. :func:`lbfgs_direction` is the recursion;
@@ -62,8 +62,9 @@ def conjugate_gradient(matvec: Callable[[torch.Tensor], torch.Tensor], b: torch.
     :math:`r_0 = b - Hx_0`, :math:`p_0 = r_0`; each iteration
     :math:`\alpha = r^\top r / p^\top H p`, :math:`x \mathrel{+}= \alpha p`, :math:`r \mathrel{-}= \alpha Hp`,
     :math:`p = r + (r_\text{new}^\top r_\text{new} / r^\top r)\, p`, until
-    :math:`\|r\| \le` ``tol`` :math:`\|b\|`. In exact arithmetic at most :math:`n` iterations (one per
-    distinct eigenvalue). On non-positive curvature (:math:`p^\top Hp \le 0`) it stops, as
+    :math:`\|r\| \le` ``tol`` :math:`\|b\|`. In exact arithmetic at most as many iterations as :math:`H` has
+    distinct eigenvalues (so at most :math:`n`); in floating point this finite termination is lost and
+    the residual decreases at a rate set by the condition number. On non-positive curvature (:math:`p^\top Hp \le 0`) it stops, as
     Hessian-free optimization does.
     """
     x = torch.zeros_like(b) if x0 is None else x0.clone()

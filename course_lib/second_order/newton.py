@@ -16,15 +16,16 @@ kind*: along an eigenvector with :math:`\lambda_i < 0` Newton walks **uphill**, 
 It is attracted to saddles.
 
 **Saddle-free Newton** (Dauphin, Pascanu, Gulcehre, Cho, Ganguli & Bengio, NIPS 2014) replaces
-:math:`H` by :math:`|H| = \sum_i |\lambda_i| u_i u_i^\top`:
+:math:`H` by :math:`|H| = \sum_i |\lambda_i| q_i q_i^\top` (eigenpairs :math:`\lambda_i, q_i` of :math:`H`):
 
 .. math::
 
     \theta \leftarrow \theta - \eta\,(|H| + \delta I)^{-1} g .
 
 It rescales each direction by its curvature like Newton, but always moves downhill, so negative
-curvature repels it. Dauphin et al. derive :math:`|H|` as the minimizer of a first-order model
-inside a trust region of the size the second-order term allows (a generalized trust-region method).
+curvature repels it. Dauphin et al. derive it from a generalized trust region: minimize the first-order model
+:math:`f + g^\top\Delta` subject to a bound on how much the second-order term could change it, with
+:math:`|\Delta^\top H\Delta|` bounded by :math:`\Delta^\top |H| \Delta`; the minimizer is a multiple of :math:`-|H|^{-1} g`.
 Their practical version works in a **Krylov subspace**: :math:`k` Lanczos vectors
 :math:`V \in \mathbb R^{n\times k}` (from Hessian-vector products only, started at :math:`g`),
 :math:`\hat H = V^\top H V`, and the step
