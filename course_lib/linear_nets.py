@@ -270,8 +270,10 @@ def saxe_simulation(singular_values: Sequence[float], u0: float, lr: float, step
     (any input-output correlation rotated into its SVD basis), from the decoupled balanced start
     :math:`W_1 = W_2^\top = \sqrt{u_0}\, I` plus ``perturbation`` times a Gaussian matrix.
 
-    Returns the mode strengths :math:`u_i(k) = (W_2 W_1)_{ii}` as a ``(steps + 1, len(s))`` tensor; with
-    :math:`\tau = 1/\eta` step :math:`k` corresponds to time :math:`t = k\eta`.
+    Returns the mode strengths :math:`u_i(k) = (W_2 W_1)_{ii}` as a ``(steps + 1, len(s))`` tensor. Gradient
+    descent is the Euler scheme of the flow :math:`\tau \dot u = 2u(s - u)` with :math:`\tau = 1/\eta` when time
+    counts steps (:math:`t = k`), or equivalently with :math:`\tau = 1` at time :math:`t = k\eta`: compare row
+    :math:`k` with ``saxe_mode_strength(k * lr, s, u0)`` (the default ``tau = 1``).
     """
     s = torch.as_tensor(list(singular_values), dtype=F64)
     m = len(s)
@@ -342,8 +344,9 @@ def scalar_output_direction(w: torch.Tensor, gradient: torch.Tensor, depth: int)
 
     .. math:: \|w\|^{2 - 2/N} \big(\nabla f(w) + (N - 1)\, \mathrm{Pr}_w(\nabla f(w))\big),
 
-    an adaptive step size :math:`\|w\|^{2-2/N}` and an extra push along the current direction of :math:`w`
-    (the projection :math:`\mathrm{Pr}_w`), which acts like momentum.
+    an adaptive step size :math:`\|w\|^{2-2/N}` and an extra push along :math:`w` (the projection
+    :math:`\mathrm{Pr}_w`). From a start near 0, :math:`w` is the sum of the past steps, so the push favours the
+    direction already travelled: a form of momentum (Arora, Cohen & Hazan 2018).
     """
     w = w.reshape(-1)
     g = gradient.reshape(-1)
@@ -356,8 +359,8 @@ def scalar_output_direction(w: torch.Tensor, gradient: torch.Tensor, depth: int)
 
 def loop_integral(field_fn: Callable[[torch.Tensor], torch.Tensor], center: torch.Tensor, e1: torch.Tensor,
                   e2: torch.Tensor, radius: float, points: int = 400) -> float:
-    r""":math:`\oint F \cdot dr` around the circle :math:`c + r(\cos\theta\, e_1 + \sin\theta\, e_2)`
-    (midpoint rule, ``points`` pieces). Zero for every loop exactly when :math:`F` is a gradient field."""
+    r""":math:`\oint V \cdot dr` of the vector field :math:`V` (``field_fn``) around the circle :math:`c + r(\cos\theta\, e_1 + \sin\theta\, e_2)`
+    (midpoint rule, ``points`` pieces). Zero for every loop exactly when :math:`V` is a gradient field."""
     theta = torch.linspace(0.0, 2 * math.pi, points + 1, dtype=F64)
     mid = (theta[:-1] + theta[1:]) / 2
     total = 0.0
@@ -489,8 +492,8 @@ def _lp_losses(X, y, w0, p, depth, lr):
         raise ValueError(f"depth must be >= 1, got {depth}")
     b, m = len(lr), X.shape[1]
     norm = torch.linalg.vector_norm(w0, dim=1)  # (S,)
-    v = (w0 * norm[:, None] ** (1.0 / depth - 1.0))[:, None, :].expand(-1, b, -1).clone()  # (S, B, d)
-    c = (norm ** (1.0 / depth))[:, None].expand(-1, b).clone()  # (S, B)
+    v = (w0 * norm[:, None] ** (1.0 / depth - 1.0))[:, None, :].expand(-1, b, -1).clone()  # (S, B, d): the vector a_1
+    c = (norm ** (1.0 / depth))[:, None].expand(-1, b).clone()  # (S, B): the common value a of the scalars
     xt = X.transpose(1, 2)
     while True:
         scale = c ** (depth - 1)
@@ -517,12 +520,12 @@ def _single(X, y, w0):
 def lp_regression_steps(X: torch.Tensor, y: torch.Tensor, w0: torch.Tensor, p: int, depth: int, lrs: Sequence[float],
                         steps: int, target: float, *, stop_at_first: bool = False) -> torch.Tensor:
     r"""Steps until :math:`\frac1{pm}\sum_i (x_i^\top w - y_i)^p \le` ``target`` for gradient descent on the
-    depth-``depth`` overparameterization :math:`w = a_N \cdots a_2\, v` (hidden width one: a vector and
+    depth-``depth`` overparameterization :math:`w = a_N \cdots a_2\, a_1` (hidden width one: a vector :math:`a_1` and
     :math:`N - 1` scalars, Arora, Cohen & Hazan 2018, §7), one run per learning rate in ``lrs``, all at once.
 
-    The start is the balanced split of ``w0``: :math:`v = \|w_0\|^{1/N - 1} w_0`, every
-    :math:`a_j = \|w_0\|^{1/N}`; the scalars then stay equal, so one number :math:`c` stands for them all and
-    :math:`w = c^{N-1} v`. Returns a ``(len(lrs),)`` long tensor: the step count, or ``-1`` where the run
+    The start is the balanced split of ``w0``: :math:`a_1 = \|w_0\|^{1/N - 1} w_0`, every scalar
+    :math:`a_j = \|w_0\|^{1/N}` (:math:`j \ge 2`); the scalars then stay equal, so one number :math:`a` stands for
+    them all and :math:`w = a^{N-1} a_1`. Returns a ``(len(lrs),)`` long tensor: the step count, or ``-1`` where the run
     diverged or did not reach ``target`` within ``steps``. Depth 1 is plain gradient descent on :math:`w`.
     ``stop_at_first``: stop as soon as one run arrives (enough to know the tuned step count, ``min``).
     """
