@@ -46,9 +46,14 @@ def _load():
         return sys.modules[_MODULE]
     inserted = {name: module for name, module in _stand_ins().items() if name not in sys.modules}
     sys.modules.update(inserted)
+    flags_were_frozen = torch.backends.flags_frozen()
     try:
         return importlib.import_module(_MODULE)
     finally:
+        # torch's test utilities freeze torch.backends' flags (cudnn.deterministic, ...) for the whole
+        # process; the course's seed_everything sets them, so give them back
+        if not flags_were_frozen:
+            torch.backends.flags_frozen.__globals__["__allow_nonbracketed_mutation_flag"] = True
         # leave no trace: a test that imports these modules for real gets the real ones
         if any(name in inserted for name in _HEAVY):
             sys.modules.pop(_MODULE, None)
