@@ -4,10 +4,9 @@ A solution notebook is the source. Its lesson is the same notebook with
 
 * every ``### BEGIN SOLUTION`` ... ``### END SOLUTION`` block of a code cell replaced by
   ``# YOUR CODE HERE`` and ``raise NotImplementedError()`` at the indentation of the BEGIN line;
-* every output and execution count cleared, except in check cells (tag ``check``), which keep their
-  expected output (the checks' success lines) and get the execution count of a top-to-bottom run,
-  since nbval compares only the outputs of cells that have one; check cells are also marked
-  not deletable and not editable, so that JupyterLab protects them from a slip;
+* every output and execution count cleared, check cells (tag ``check``) included: a lesson shows no
+  success line the learner has not earned (the grader reads the expected lines from ``solutions/``);
+  check cells are marked not deletable and not editable, so that JupyterLab protects them from a slip;
 * volatile metadata dropped (execution timings, widget state, the Python version, ...) and the
   kernel set to ``python3``; cell ids are kept (the grader matches check cells by id).
 
@@ -154,7 +153,6 @@ def make_lesson(solution, name: str = "<notebook>"):
         raise AuthoringError(f"{name}: nbformat {nb.get('nbformat')}.{nb.get('nbformat_minor')} has no cell ids; "
                              f"open and save it in JupyterLab 3 or later (nbformat 4.5)")
     seen_ids = {}
-    code_cell_number = 0
     for index, cell in enumerate(nb.cells):
         where = _Where(name, index, cell.get("id"))
         cell_id = cell.get("id")
@@ -172,15 +170,11 @@ def make_lesson(solution, name: str = "<notebook>"):
                 del metadata["jupyter"]
         if cell.get("cell_type") != "code":
             continue
-        code_cell_number += 1
         source = _source(cell)
         tags = _tags(cell)
         if "check" in tags:
             _validate_check_cell(cell, where)
-            cell["execution_count"] = code_cell_number
-            for output in cell["outputs"]:
-                if output.get("output_type") == "execute_result":
-                    output["execution_count"] = code_cell_number
+            cell["outputs"], cell["execution_count"] = [], None
             metadata["deletable"] = False
             metadata["editable"] = False
             continue

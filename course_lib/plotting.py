@@ -9,8 +9,16 @@ notebook cell ends with ``plt.show()``) and returns the axes it drew on, so that
 plots compose: ``ax = contour(f, bounds); trajectory(points, ax=ax)``.
 Widgets pass the axes of a figure they made themselves.
 
-Figures are small and use a modest resolution (:data:`DPI`) so that notebooks
-with stored outputs stay light.
+One course style (:func:`use_course_style`, applied when this module is imported):
+
+* a figure is :data:`COLUMN` inches wide, shown at :data:`DPI` screen pixels per inch, so that it fills
+  the notebook column at 100% zoom; its PNG holds :data:`HIDPI` times as many pixels per side, sharp on a
+  HiDPI screen (inline plots use IPython's "retina" format, panels :func:`show_scale`);
+* text is at least 9 pt, i.e. 12.5 screen pixels (legends, ticks); titles 10.5 pt;
+* every optimizer has one colour and line style in every notebook (:func:`optimizer_style`), from a
+  palette safe for colour-blind readers (Okabe & Ito 2008, extended with Tol's "muted" scheme); the
+  optimizers that share a plot get different colours;
+* maps (contours of f) use a light grey scale with a colour bar, so that coloured paths stand out.
 """
 
 from __future__ import annotations
@@ -24,15 +32,123 @@ from matplotlib.axes import Axes
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
-__all__ = ["DPI", "subplots", "new_figure", "contour", "trajectory", "loss_curve", "mark_diverged", "rate_vs_lr"]
+__all__ = ["DPI", "HIDPI", "COLUMN", "MAP_CMAP", "PALETTE", "OPTIMIZER_STYLES", "optimizer_style", "optimizer_color",
+           "use_course_style", "subplots", "new_figure", "legend_below", "colorbar", "contour", "trajectory",
+           "loss_curve", "mark_diverged", "rate_vs_lr"]
 
 # Plots of course_lib.surfaces live in course_lib.surface_plots (one idea per module) and are
 # reachable from here too; they load on first use, see __getattr__ at the end.
 _SURFACE_PLOTS = ("surface_contour", "surface_trajectories", "surface_3d", "basin_map", "hessian_directions",
                   "critical_points", "surface_image")
 
-DPI = 72
-_COLORS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+DPI = 100
+"""Screen pixels per figure inch (CSS pixels): a figure of :data:`COLUMN` inches is 900 pixels wide."""
+HIDPI = 2
+"""PNG pixels per screen pixel: pictures stay sharp on a HiDPI (retina) screen."""
+COLUMN = 9.0
+"""The width of a figure that fills the notebook column, in inches."""
+FONT_SIZE, LEGEND_SIZE, TITLE_SIZE = 10.0, 9.0, 10.5
+"""Points; at :data:`DPI` 9 pt is 12.5 screen pixels."""
+
+PALETTE = {  # Okabe & Ito (2008), then Paul Tol's "muted" colours: all distinguishable with colour-blindness
+    "black": "#000000", "orange": "#E69F00", "sky blue": "#56B4E9", "bluish green": "#009E73",
+    "blue": "#0072B2", "vermillion": "#D55E00", "reddish purple": "#CC79A7", "indigo": "#332288",
+    "teal": "#44AA99", "olive": "#999933", "wine": "#882255", "rose": "#CC6677", "green": "#117733",
+    "purple": "#AA4499", "grey": "#777777", "sand": "#B8A040",
+}
+_CYCLE = [PALETTE[c] for c in ("blue", "vermillion", "bluish green", "orange", "reddish purple", "sky blue",
+                               "black", "indigo", "olive", "wine")]
+_COLORS = _CYCLE
+
+OPTIMIZER_STYLES = {  # name -> (colour, line style); the same in every notebook
+    "gd": (PALETTE["black"], "-"), "momentum": (PALETTE["blue"], "-"), "nesterov": (PALETTE["sky blue"], "--"),
+    "adagrad": (PALETTE["bluish green"], "-"), "adadelta": (PALETTE["olive"], "-."),
+    "rmsprop": (PALETTE["orange"], "-"), "adam": (PALETTE["vermillion"], "-"),
+    "adamw": (PALETTE["reddish purple"], "--"), "amsgrad": (PALETTE["indigo"], "-."),
+    "adamax": (PALETTE["teal"], ":"), "nadam": (PALETTE["wine"], "--"), "adafactor": (PALETTE["rose"], "-"),
+    "adabound": (PALETTE["green"], "--"), "swats": (PALETTE["purple"], "-."), "lion": (PALETTE["rose"], "--"),
+    "shampoo": (PALETTE["teal"], "-"), "muon": (PALETTE["indigo"], "-"), "sf_sgd": (PALETTE["grey"], "--"),
+    "sf_adamw": (PALETTE["wine"], "-"), "newton": (PALETTE["indigo"], "-"),
+    "sfn": (PALETTE["bluish green"], "--"), "kfac": (PALETTE["orange"], "-."), "lbfgs": (PALETTE["teal"], "-."),
+    "ogr": (PALETTE["purple"], "-"),
+}
+_ALIASES = {  # the names the notebooks and panels print -> a key of OPTIMIZER_STYLES
+    "sgd": "gd", "gradient descent": "gd", "plain gd": "gd", "gd": "gd", "full batch": "gd",
+    "heavy ball": "momentum", "sgd with momentum": "momentum", "sgd momentum": "momentum", "sgd+momentum": "momentum",
+    "momentum": "momentum", "nesterov": "nesterov", "adagrad": "adagrad", "adadelta": "adadelta",
+    "rmsprop": "rmsprop", "adam": "adam", "adamw": "adamw", "amsgrad": "amsgrad", "adamax": "adamax",
+    "nadam": "nadam", "adafactor": "adafactor", "adabound": "adabound", "swats": "swats", "lion": "lion",
+    "shampoo": "shampoo", "muon": "muon", "sf-sgd": "sf_sgd", "schedule-free sgd": "sf_sgd",
+    "sf-adamw": "sf_adamw", "schedule-free adamw": "sf_adamw", "newton": "newton",
+    "saddle-free newton": "sfn", "sfn": "sfn", "k-fac": "kfac", "kfac": "kfac", "l-bfgs": "lbfgs",
+    "lbfgs": "lbfgs", "ogr": "ogr",
+}
+
+
+def _style_key(name: str) -> str | None:
+    text = str(name).strip().lower()
+    if text in OPTIMIZER_STYLES:
+        return text
+    for alias in sorted(_ALIASES, key=len, reverse=True):  # "adamw, lr 0.1" -> adamw, not adam
+        if text == alias or text.startswith(alias + " ") or text.startswith(alias + ",") or text.startswith(alias + "("):
+            return _ALIASES[alias]
+    return None
+
+
+def optimizer_style(name: str) -> dict:
+    """``dict(color=..., linestyle=...)`` of an optimizer, by key (``"adam"``) or printed name (``"Adam, lr 0.1"``,
+    ``"heavy ball"``, ``"SF-AdamW"``); an unknown name gets the first colour of the cycle."""
+    key = _style_key(name)
+    color, linestyle = OPTIMIZER_STYLES[key] if key else (_CYCLE[0], "-")
+    return dict(color=color, linestyle=linestyle)
+
+
+def optimizer_color(name: str) -> str:
+    """The colour of :func:`optimizer_style`."""
+    return optimizer_style(name)["color"]
+
+
+MAP_CMAP = "course_map"
+"""Maps of f: white at the minimum, a light grey far from it (coloured paths stay readable)."""
+
+
+def _register_map_cmap() -> None:
+    import matplotlib
+    from matplotlib.colors import LinearSegmentedColormap
+
+    if MAP_CMAP not in matplotlib.colormaps:
+        greys = matplotlib.colormaps["Greys"]
+        colors = greys(np.linspace(0.0, 0.6, 64))
+        matplotlib.colormaps.register(LinearSegmentedColormap.from_list(MAP_CMAP, colors))
+
+
+def use_course_style() -> None:
+    """Apply the course's matplotlib settings (sizes, fonts, colour cycle; "retina" inline figures in IPython)."""
+    from cycler import cycler
+
+    _register_map_cmap()
+    plt.rcParams.update({
+        "figure.dpi": DPI, "savefig.dpi": DPI * HIDPI, "figure.figsize": (COLUMN * 0.6, COLUMN * 0.4),
+        "font.size": FONT_SIZE, "axes.titlesize": TITLE_SIZE, "axes.labelsize": FONT_SIZE,
+        "xtick.labelsize": LEGEND_SIZE, "ytick.labelsize": LEGEND_SIZE, "legend.fontsize": LEGEND_SIZE,
+        "legend.framealpha": 0.9, "axes.prop_cycle": cycler(color=_CYCLE), "lines.linewidth": 1.5,
+        "image.cmap": "viridis", "axes.grid": False, "mathtext.fontset": "dejavusans",
+    })
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        if shell is not None and getattr(shell, "kernel", None) is not None:
+            from matplotlib_inline.backend_inline import set_matplotlib_formats
+
+            set_matplotlib_formats("retina")
+    except Exception:  # outside a notebook nothing else is needed
+        pass
+
+
+def show_scale() -> float:
+    """PNG pixels per figure inch of what a panel shows (:data:`DPI` x :data:`HIDPI`)."""
+    return DPI * HIDPI
 
 
 def _to_numpy(values) -> np.ndarray:
@@ -41,24 +157,55 @@ def _to_numpy(values) -> np.ndarray:
     return np.asarray(values, dtype=np.float64)
 
 
+def _fit_column(ncols: int, width: float, height: float) -> tuple[float, float]:
+    """Per-panel (width, height) scaled so that ``ncols`` panels fill :data:`COLUMN` (one panel: 60% of it)."""
+    total = COLUMN if ncols > 1 else COLUMN * 0.6
+    scale = total / (width * ncols)
+    return width * scale, height * scale
+
+
 def subplots(ncols: int = 1, nrows: int = 1, width: float = 4.0, height: float = 3.2, **kwargs):
-    """``plt.subplots`` with the course's figure size per panel and :data:`DPI`."""
+    """``plt.subplots`` in the course's style: ``ncols`` panels of aspect ``width:height`` filling the column."""
+    width, height = _fit_column(ncols, width, height)
     kwargs.setdefault("dpi", DPI)
     kwargs.setdefault("layout", "constrained")
     return plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), **kwargs)
 
 
-def new_figure(ncols: int = 1, nrows: int = 1, width: float = 4.0, height: float = 3.2):
+def new_figure(ncols: int = 1, nrows: int = 1, width: float = 4.0, height: float = 3.2, *, legend_rows: int = 0):
     """A figure outside pyplot (not shown automatically, never leaks): what widget update functions draw on.
 
-    Its margins are fixed rather than computed by a layout engine: that halves the time a
-    widget needs to redraw.
+    ``ncols`` panels of aspect ``width:height`` fill the notebook column. Its margins are fixed rather than
+    computed by a layout engine (that halves the time a panel needs to redraw); ``legend_rows`` reserves
+    room under the axes for :func:`legend_below`.
     """
-    fig = Figure(figsize=(width * ncols, height * nrows), dpi=DPI)
-    fig.subplots_adjust(left=0.7 / (width * ncols), right=1 - 0.15 / (width * ncols), bottom=0.5 / (height * nrows),
-                        top=1 - 0.3 / (height * nrows), wspace=0.35, hspace=0.35)
+    width, height = _fit_column(ncols, width, height)
+    extra = 0.22 * legend_rows
+    fig_w, fig_h = width * ncols, height * nrows + extra
+    fig = Figure(figsize=(fig_w, fig_h), dpi=DPI)
+    fig.subplots_adjust(left=0.62 / fig_w, right=1 - 0.12 / fig_w, bottom=(0.5 + extra) / fig_h,
+                        top=1 - 0.3 / fig_h, wspace=0.42, hspace=0.4)
     axes = fig.subplots(nrows, ncols, squeeze=False)
     return fig, (axes[0, 0] if axes.size == 1 else axes.ravel())
+
+
+def legend_below(ax: Axes, *, ncol: int | None = None, handles=None, labels=None) -> Axes:
+    """The legend of ``ax`` under its x label, outside the data (room: ``new_figure(..., legend_rows=k)``)."""
+    if handles is None:
+        handles, labels = ax.get_legend_handles_labels()
+    if not handles:
+        return ax
+    ncol = ncol or min(len(handles), 2)
+    ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=ncol, frameon=False,
+              borderaxespad=0.0, handlelength=1.8, columnspacing=1.0)
+    return ax
+
+
+def colorbar(mappable, ax: Axes, label: str) -> Axes:
+    """A labelled colour bar beside ``ax`` (every map has one); returns the colour bar's axes."""
+    bar = ax.figure.colorbar(mappable, ax=ax, fraction=0.046, pad=0.03)
+    bar.set_label(label)
+    return bar.ax
 
 
 def _ax(ax: Axes | None) -> Axes:
@@ -67,12 +214,14 @@ def _ax(ax: Axes | None) -> Axes:
 
 def contour(f: Callable[[torch.Tensor], torch.Tensor], bounds: Sequence[Sequence[float]], ax: Axes | None = None, *,
             levels: int = 20, resolution: int = 150, log_levels: bool = True, filled: bool = True,
-            cmap: str = "viridis", minimum: Sequence[float] | None = None) -> Axes:
+            cmap: str = MAP_CMAP, minimum: Sequence[float] | None = None, bar: str | None = "auto",
+            xlabel: str = r"$\theta_1$", ylabel: str = r"$\theta_2$") -> Axes:
     """Level sets of a 2-D function ``f`` (called once on a ``(res, res, 2)`` float64 grid).
 
     ``bounds = ((xmin, xmax), (ymin, ymax))``. With ``log_levels`` the levels are spaced
     geometrically above the grid's minimum, so that narrow valleys stay visible.
-    ``minimum`` marks a point (the minimizer) with a star.
+    ``minimum`` marks a point (the minimizer) with a star. A filled map gets a colour bar labelled
+    ``bar`` (``"auto"``: "f − min f" on the log scale, "f" otherwise; ``None``: no bar).
     """
     ax = _ax(ax)
     (x0, x1), (y0, y1) = bounds
@@ -93,10 +242,17 @@ def contour(f: Callable[[torch.Tensor], torch.Tensor], bounds: Sequence[Sequence
     else:
         kwargs = dict(levels=levels)
     draw = ax.contourf if filled else ax.contour
-    draw(_to_numpy(xs), _to_numpy(ys), z, cmap=cmap, alpha=0.85 if filled else 1.0, **kwargs)
+    _register_map_cmap()
+    drawn = draw(_to_numpy(xs), _to_numpy(ys), z, cmap=cmap, **kwargs)
     if filled:
         kwargs.pop("extend", None)
-        ax.contour(_to_numpy(xs), _to_numpy(ys), z, colors="white", linewidths=0.4, alpha=0.5, **kwargs)
+        ax.contour(_to_numpy(xs), _to_numpy(ys), z, colors="0.45", linewidths=0.4, alpha=0.6, **kwargs)
+        if bar:
+            colorbar(drawn, ax, ("f − min f (log scale)" if log_levels else "f") if bar == "auto" else bar)
+    if xlabel and not ax.get_xlabel():
+        ax.set_xlabel(xlabel)
+    if ylabel and not ax.get_ylabel():
+        ax.set_ylabel(ylabel)
     if minimum is not None:
         m = _to_numpy(minimum)
         ax.plot(m[0], m[1], marker="*", color="white", markeredgecolor="black", markersize=12, linestyle="none")
@@ -157,8 +313,9 @@ def mark_diverged(ax: Axes, step: int) -> Axes:
     """Write "diverged at step k" across the axes (once)."""
     text = f"diverged at step {step}"
     if not any(t.get_text() == text for t in ax.texts):
-        ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=12, color="crimson",
-                bbox=dict(boxstyle="round", facecolor="white", alpha=0.85, edgecolor="crimson"))
+        ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=12,
+                color=PALETTE["vermillion"],
+                bbox=dict(boxstyle="round", facecolor="white", alpha=0.85, edgecolor=PALETTE["vermillion"]))
     return ax
 
 
@@ -176,16 +333,16 @@ def rate_vs_lr(eigenvalues, ax: Axes | None = None, *, lrs=None, measured: dict 
     rates = np.abs(1 - np.outer(lrs, lam)).max(axis=1)
     ax.plot(lrs, rates, label=label, color=_COLORS[0])
     ax.axhline(1.0, color="gray", linewidth=0.8, linestyle="--")
-    ax.axvline(2 / L, color="crimson", linewidth=0.8, linestyle=":", label=r"$2/L$")
+    ax.axvline(2 / L, color=PALETTE["vermillion"], linewidth=0.8, linestyle=":", label=r"$2/L$")
     best = 2 / (mu + L)
     ax.plot([best], [(L - mu) / (L + mu)], marker="*", markersize=11, color=_COLORS[1], linestyle="none",
             label=r"$\eta^\star = 2/(\mu+L)$")
     if measured:
         ax.plot(list(measured), list(measured.values()), "o", color="black", markersize=4, label="measured")
-    ax.set_xlabel(r"step size $\eta$")
+    ax.set_xlabel(r"learning rate $\eta$")
     ax.set_ylabel("rate per step")
     ax.set_ylim(0, max(1.3, float(rates.max()) * 1.05))
-    ax.legend(fontsize=8)
+    ax.legend()
     return ax
 
 
@@ -195,3 +352,6 @@ def __getattr__(name: str):
         from . import surface_plots
         return getattr(surface_plots, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+use_course_style()

@@ -1,15 +1,22 @@
-"""A real-browser test: JupyterLab in headless Chromium runs a notebook and moves a slider of its panel.
+"""A real-browser test: JupyterLab in headless Chromium runs every lesson (Run All) and moves every slider.
 
-The test starts JupyterLab on 127.0.0.1 (free port, a token, every Jupyter directory in a temp dir,
-news / update checks off, the notebook copied to a temp root so that ``solutions/`` is never touched),
-opens the notebook in Chromium from the OS packages (``/usr/bin/chromium``, driven by Playwright for
-Python: no browser download), runs all cells from the Run menu, waits for a panel's plot, presses
-ArrowRight on one of its sliders and checks that the plot changed and that no cell shows an error.
-Two notebooks: the optimizer race of ``05_surfaces`` ("start x") and the OGR panel of
-``09_online_second_order`` ("beta"). It saves a screenshot (``$COURSE_SCREENSHOT_DIR`` or
-``tests/screenshots/``), also on failure.
+One JupyterLab server on 127.0.0.1 (free port, a token, every Jupyter directory in a temp dir, news /
+update checks off) serves a temp copy of ``lessons/``, so that the repository is never touched. For each
+lesson (unsolved: each is a notebook with at least one panel) the test opens it in Chromium from the OS
+packages (``/usr/bin/chromium``, driven by Playwright for Python: no browser download), runs all cells
+from the Run menu and checks that
 
-Without Chromium the test is skipped (see ``conftest.py``), except in CI (``CI=true``), where it fails.
+* Run All reaches the last cell: no cell is left unrun, and every check cell says "Not solved yet";
+* no cell shows an error or anything on stderr (tracebacks render as
+  ``data-mime-type="application/vnd.jupyter.stderr"``), no widget fails to display, no JavaScript error;
+* every panel shows a picture, and moving each of its sliders (one key press on the handle) changes
+  the slider's value and the picture, with no error text in the panel.
+
+Screenshots of every panel before and after its sliders moved go to ``$COURSE_SCREENSHOT_DIR`` or
+``tests/screenshots/`` (and one of the page on failure).
+
+Without Chromium the test is skipped (see ``conftest.py``), except in CI (``CI=true``), where it fails;
+``test_lessons_run_all.py`` then covers Run All without a browser.
 Run it alone with ``pytest -m browser tests/test_browser.py``.
 """
 
@@ -36,24 +43,12 @@ CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
-# The notebook whose race panel is driven; COURSE_BROWSER_NOTEBOOK overrides it.
-NOTEBOOK = ROOT / "solutions" / "05_surfaces.ipynb"
-# (notebook, the label of the slider to move, what the screenshot is called)
-CASES = [(NOTEBOOK, "start x", "race"), (ROOT / "solutions" / "09_online_second_order.ipynb", "beta", "ogr")]
-
-
-def panel_selector(label: str) -> str:
-    """The first VBox that has a slider labelled ``label`` and an Output showing an image."""
-    return f'.widget-vbox:has(.widget-label:text-is("{label}")):has(.widget-output img)'
-
-
-def slider_selector(label: str) -> str:
-    return f'.widget-slider:has(.widget-label:text-is("{label}"))'
-
-
+LESSONS = sorted((ROOT / "lessons").glob("[0-9][0-9]_*.ipynb"))
+PANEL_CELLS = ".jp-CodeCell:has(.widget-output img)"
 PANEL_IMG = ".widget-output img"
-ERROR_OUTPUTS = ('.jp-OutputArea-output[data-mime-type*="error"], '
-                 '.jp-RenderedText[data-mime-type="application/vnd.jupyter.error"]')
+ERROR_OUTPUTS = ('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"], '
+                 '.jp-OutputArea-output[data-mime-type*="error"]')
+NOT_SOLVED = "Not solved yet"
 
 
 def in_ci() -> bool:
@@ -63,18 +58,6 @@ def in_ci() -> bool:
 def screenshot_dir() -> Path:
     path = Path(os.environ.get("COURSE_SCREENSHOT_DIR") or ROOT / "tests" / "screenshots")
     path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def race_notebook(path: Path) -> Path:
-    """A one-widget notebook that shows the race panel (used while no course notebook is given)."""
-    import nbformat
-
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_markdown_cell("# Race panel (browser test)"),
-                nbformat.v4.new_code_cell("from course_lib import widgets\nwidgets.race_panel()")]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, path)
     return path
 
 
@@ -102,12 +85,18 @@ class Lab:
         notification = dirs["settings"] / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
         notification.parent.mkdir(parents=True, exist_ok=True)
         notification.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+        # every cell in the page (no windowing), so that the test sees and counts all of them
+        tracker = dirs["settings"] / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
+        tracker.parent.mkdir(parents=True, exist_ok=True)
+        tracker.write_text(json.dumps({"windowingMode": "none"}))
         env = dict(os.environ, COURSE_DEVICE="cpu", JUPYTER_CONFIG_DIR=str(dirs["config"]),
                    JUPYTER_DATA_DIR=str(dirs["data"]), JUPYTER_RUNTIME_DIR=str(dirs["runtime"]),
                    IPYTHONDIR=str(dirs["ipython"]), JUPYTERLAB_SETTINGS_DIR=str(dirs["settings"]),
                    JUPYTERLAB_WORKSPACES_DIR=str(dirs["workspaces"]), JUPYTER_PLATFORM_DIRS="1",
                    MPLBACKEND="Agg", PYTHONUNBUFFERED="1")
         env.pop("JUPYTER_PATH", None)
+        for name in ("PYTEST_VERSION", "PYTEST_CURRENT_TEST", "COURSE_STRICT_CHECKS"):
+            env.pop(name, None)  # the kernels run as in a learner's lab: an unsolved check reports, not raises
         cmd = [sys.executable, "-m", "jupyterlab", "--no-browser",
                "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={self.port}", "--ServerApp.port_retries=0",
                f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={self.root}",
@@ -177,105 +166,27 @@ def wait_until(predicate, timeout: float, what: str, interval: float = 0.25):
         time.sleep(interval)
 
 
-def notebook_to_drive(default: Path, tmp_path) -> Path:
-    """For the race: $COURSE_BROWSER_NOTEBOOK, else solutions/05_surfaces.ipynb (a generated one if absent)."""
-    given = os.environ.get("COURSE_BROWSER_NOTEBOOK")
-    if default == NOTEBOOK and given:
-        return Path(given).resolve()
-    if default.exists() or default != NOTEBOOK:
-        return default
-    return race_notebook(tmp_path / "race_panel.ipynb")
-
-
-@pytest.mark.browser
-@pytest.mark.slow
-@pytest.mark.parametrize("default, label, name", CASES, ids=[name for _, _, name in CASES])
-def test_panel_slider_redraws_in_jupyterlab(default, label, name, tmp_path):
-    notebook = notebook_to_drive(default, tmp_path)
-    if not CHROMIUM.exists():  # conftest.py skips this test outside CI; in CI it must fail
+@pytest.fixture(scope="module")
+def lab_browser(tmp_path_factory):
+    """(JupyterLab serving a copy of lessons/, a Chromium context): one of each for all the lessons."""
+    if not CHROMIUM.exists():  # conftest.py skips these tests outside CI; in CI they must fail
         pytest.fail(f"{CHROMIUM} is missing (CI=true): `.ci/run` installs it with apt-get (chromium chromium-driver)")
     from playwright.sync_api import sync_playwright
 
-    started = time.monotonic()
-    root = tmp_path / "root"
+    tmp = tmp_path_factory.mktemp("lab")
+    root = tmp / "root"
     root.mkdir()
-    shutil.copy(notebook, root / notebook.name)
-    lab = Lab(root, tmp_path)
-    shots = screenshot_dir()
-    stem = notebook.stem
-    page = None
+    for lesson in LESSONS:
+        shutil.copy(lesson, root / lesson.name)
+    lab = Lab(root, tmp)
     try:
         lab.start()
         with sync_playwright() as playwright:
             context = playwright.chromium.launch_persistent_context(
-                str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), headless=True,
+                str(tmp / "chromium-profile"), executable_path=str(CHROMIUM), headless=True,
                 args=CHROMIUM_ARGS, viewport={"width": 1400, "height": 1000}, timeout=60_000)
             try:
-                page = context.pages[0] if context.pages else context.new_page()
-                page.set_default_timeout(60_000)
-                console_errors = []
-                page.on("pageerror", lambda error: console_errors.append(str(error)))
-                page.goto(f"{lab.url}/lab/tree/{notebook.name}?reset&token={lab.token}")
-                # the notebook is open and its kernel is ready
-                page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=60_000)
-                wait_until(lambda: lab.api("/api/kernels"), 60, "the kernel to start")
-                page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]', timeout=60_000)
-
-                # Run > Run All Cells
-                page.locator('.lm-MenuBar-itemLabel:text-is("Run")').click(timeout=10_000)
-                page.locator('.lm-Menu-itemLabel:text-is("Run All Cells")').click(timeout=10_000)
-
-                panel = page.locator(panel_selector(label)).first
-                panel.wait_for(state="visible", timeout=90_000)
-                image = panel.locator(PANEL_IMG).first
-
-                def all_done():  # no [*] prompt left and the kernel idle
-                    return (page.locator('.jp-InputPrompt:has-text("[*]")').count() == 0
-                            and lab.kernels_idle())
-
-                wait_until(all_done, 90, "all cells to finish")
-                panel.scroll_into_view_if_needed()
-                before = image.get_attribute("src")
-                assert before and before.startswith(("data:image/png", "blob:")), before
-
-                # move the slider: focus its handle, three key presses (each sends its value)
-                handle = panel.locator(slider_selector(label) + " .noUi-handle").first
-                readout_before = panel.locator(slider_selector(label) + " .widget-readout").first.inner_text()
-                handle.focus()
-                for _ in range(3):
-                    handle.press("ArrowRight")
-                    page.wait_for_timeout(100)
-                readout_after = panel.locator(slider_selector(label) + " .widget-readout").first.inner_text()
-                assert readout_after != readout_before, f"slider did not move: {readout_before!r}"
-
-                def new_image():
-                    src = panel.locator(PANEL_IMG).first.get_attribute("src", timeout=1000)
-                    return src if src and src != before and lab.kernels_idle() else None
-
-                after = wait_until(new_image, 60, "the plot to change after the slider moved")
-                page.wait_for_timeout(300)  # let the last redraw settle before checking and screenshotting
-                after = panel.locator(PANEL_IMG).first.get_attribute("src")
-                assert after != before, "the plot image did not change after the slider moved"
-
-                errors = page.locator(ERROR_OUTPUTS)
-                assert errors.count() == 0, "a cell shows an error:\n" + "\n\n".join(errors.all_inner_texts())
-                assert page.get_by_text("Error displaying widget").count() == 0, "a widget failed to display"
-                assert page.locator(panel_selector(label)).first.get_by_text("Error", exact=False).count() == 0, \
-                    f"the {name} panel printed an error"
-                assert not console_errors, f"JavaScript errors in the page: {console_errors}"
-
-                panel.scroll_into_view_if_needed()
-                path = shots / f"{stem}_{name}.png"
-                page.screenshot(path=str(path))
-                print(f"screenshot: {path} ({readout_before} -> {readout_after}, "
-                      f"{time.monotonic() - started:.1f} s)")
-            except BaseException:
-                if page is not None:
-                    with contextlib.suppress(Exception):
-                        path = shots / f"{stem}_FAILED.png"
-                        page.screenshot(path=str(path))
-                        print(f"failure screenshot: {path}")
-                raise
+                yield lab, context
             finally:
                 context.close()
     except BaseException:
@@ -283,3 +194,112 @@ def test_panel_slider_redraws_in_jupyterlab(default, label, name, tmp_path):
         raise
     finally:
         lab.stop()
+
+
+def _open_accordions(cell) -> None:
+    """Open every closed accordion section of a panel, so that its sliders can be moved."""
+    headers = cell.locator(".jupyter-widget-Collapse-header, .lm-AccordionPanel-title")
+    for i in range(headers.count()):
+        header = headers.nth(i)
+        expanded = header.get_attribute("aria-expanded")
+        classes = header.get_attribute("class") or ""
+        if expanded == "false" or ("mod-expanded" not in classes and "jupyter-widget-Collapse-open" not in classes
+                                   and expanded is None):
+            header.click()
+    cell.page.wait_for_timeout(200)
+
+
+def _move_sliders(page, lab, cell, where: str) -> list[str]:
+    """Press an arrow key on each slider of the panel in ``cell``; the picture must change each time."""
+    moved = []
+    sliders = cell.locator(".widget-slider:visible")
+    for i in range(sliders.count()):
+        slider = sliders.nth(i)
+        name = slider.locator(".widget-label").first.inner_text().strip()
+        readout = slider.locator(".widget-readout").first
+        handle = slider.locator(".noUi-handle").first
+        before_value = readout.inner_text()
+        before_image = cell.locator(PANEL_IMG).first.get_attribute("src")
+        for key in ("ArrowRight", "ArrowLeft"):  # a slider at its maximum moves left
+            handle.focus()
+            handle.press(key)
+            page.wait_for_timeout(150)
+            if readout.inner_text() != before_value:
+                break
+        after_value = readout.inner_text()
+        assert after_value != before_value, f"{where}: slider {name!r} did not move from {before_value!r}"
+
+        def new_image():
+            src = cell.locator(PANEL_IMG).first.get_attribute("src", timeout=1000)
+            return src if src and src != before_image and lab.kernels_idle() else None
+
+        wait_until(new_image, 60, f"{where}: the picture to change after slider {name!r} moved")
+        assert cell.get_by_text("Error", exact=False).count() == 0, \
+            f"{where}: the panel shows an error after slider {name!r} moved:\n{cell.inner_text()[-600:]}"
+        moved.append(f"{name}: {before_value} -> {after_value}")
+    return moved
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.parametrize("lesson", LESSONS, ids=[p.name for p in LESSONS])
+def test_lesson_runs_all_and_every_slider_redraws_in_jupyterlab(lesson, lab_browser):
+    lab, context = lab_browser
+    shots = screenshot_dir()
+    started = time.monotonic()
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    console_errors = []
+    page.on("pageerror", lambda error: console_errors.append(str(error)))
+    try:
+        page.goto(f"{lab.url}/lab/tree/{lesson.name}?reset&token={lab.token}")
+        page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=60_000)
+        wait_until(lambda: lab.api("/api/kernels"), 60, "the kernel to start")
+        page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]', timeout=60_000)
+
+        page.locator('.lm-MenuBar-itemLabel:text-is("Run")').click(timeout=10_000)
+        page.locator('.lm-Menu-itemLabel:text-is("Run All Cells")').click(timeout=10_000)
+
+        def unrun() -> list[int]:  # code cells whose prompt shows no execution number yet ("[ ]:" or "[*]:")
+            prompts = page.locator(".jp-CodeCell .jp-InputPrompt").all_inner_texts()
+            return [i + 1 for i, p in enumerate(prompts) if not any(ch.isdigit() for ch in p)] if prompts else [0]
+
+        try:
+            wait_until(lambda: not unrun() and lab.kernels_idle(), 240, "every cell to run")
+        except TimeoutError:
+            pytest.fail(f"{lesson.name}: Run All did not reach the end: code cells {unrun()} have not run")
+
+        errors = page.locator(ERROR_OUTPUTS)
+        assert errors.count() == 0, f"{lesson.name}: a cell shows an error:\n" + "\n\n".join(errors.all_inner_texts())
+        assert page.get_by_text("Error displaying widget").count() == 0, f"{lesson.name}: a widget failed to display"
+        checks = page.get_by_text(NOT_SOLVED, exact=False)
+        assert checks.count() > 0, f"{lesson.name}: no check cell says {NOT_SOLVED!r}"
+
+        cells = page.locator(PANEL_CELLS)
+        assert cells.count() > 0, f"{lesson.name}: no panel with a picture"
+        report = []
+        for i in range(cells.count()):
+            cell = cells.nth(i)
+            where = f"{lesson.name}, panel {i + 1}"
+            cell.scroll_into_view_if_needed()
+            _open_accordions(cell)
+            src = cell.locator(PANEL_IMG).first.get_attribute("src")
+            assert src and src.startswith(("data:image/png", "blob:")), f"{where}: no picture ({src!r})"
+            cell.screenshot(path=str(shots / f"{lesson.stem}_panel{i + 1}_before.png"))
+            report += _move_sliders(page, lab, cell, where)
+            page.wait_for_timeout(300)
+            cell.scroll_into_view_if_needed()
+            cell.screenshot(path=str(shots / f"{lesson.stem}_panel{i + 1}_after.png"))
+        assert page.locator(ERROR_OUTPUTS).count() == 0, f"{lesson.name}: an error appeared while sliders moved"
+        assert not console_errors, f"{lesson.name}: JavaScript errors in the page: {console_errors}"
+        print(f"{lesson.name}: {cells.count()} panel(s), sliders moved: {report} "
+              f"({time.monotonic() - started:.1f} s)")
+    except BaseException:
+        with contextlib.suppress(Exception):
+            page.screenshot(path=str(shots / f"{lesson.stem}_FAILED.png"), full_page=False)
+        raise
+    finally:
+        with contextlib.suppress(Exception):
+            for kernel in lab.api("/api/kernels") or []:
+                lab.api(f"/api/kernels/{kernel['id']}", method="DELETE")
+        page.close()

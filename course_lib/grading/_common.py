@@ -251,6 +251,64 @@ def own_code_only(what: str, active: bool = True):
     finally:
         sys.setprofile(previous)
     if found:
-        fail(f"{what} ran {found[0]}, an existing implementation: building or stepping a torch.optim optimizer "
-             f"(or the adabound, schedulefree or course_lib.optim ones) inside your class is not allowed; "
-             f"write the update rule yourself")
+        fail(f"{what} ran {found[0]}, an existing implementation: running a torch.optim optimizer or its "
+             f"functional form (or the adabound, schedulefree or course_lib.optim ones) from your code is not "
+             f"allowed; write the update rule yourself")
+
+
+# ---------------------------------------------------------------------------------------------
+# an unsolved exercise in a lesson the learner runs: a report, not a halt
+
+STRICT_ENV = "COURSE_STRICT_CHECKS"
+"""Set (to anything but ``""``/``0``) to make every check raise on an unsolved exercise; pytest sets ``PYTEST_VERSION``,
+which does the same, so nbval and the grader keep failing unsolved work."""
+
+NOT_SOLVED = "Not solved yet"
+
+
+def strict_checks() -> bool:
+    """Whether an unsolved exercise must raise (grading, nbval, tests) rather than be reported (a learner's lab)."""
+    flag = os.environ.get(STRICT_ENV, "")
+    return (flag not in ("", "0")) or "PYTEST_VERSION" in os.environ
+
+
+def _unsolved_in(err: NotImplementedError) -> str | None:
+    """The learner's function that raised ``err`` (its innermost frame is notebook code), else None."""
+    tb, last = err.__traceback__, None
+    while tb is not None:
+        last, tb = tb, tb.tb_next
+    if last is None:
+        return None
+    code = last.tb_frame.f_code
+    library = (os.path.dirname(os.path.dirname(os.path.abspath(__file__))), os.path.dirname(os.__file__),
+               os.path.dirname(torch.__file__))
+    if os.path.abspath(code.co_filename).startswith(library):
+        return None  # raised by a library: a real error, not a stub
+    return getattr(code, "co_qualname", code.co_name)
+
+
+def reports_unsolved(check):
+    """Wrap a check so that, in a lesson run by hand, an unsolved exercise prints one plain line and the
+    notebook goes on (Run All reaches every panel below); under :func:`strict_checks` it raises as before.
+
+    Only a ``NotImplementedError`` raised in notebook code (the stub ``raise NotImplementedError()``) is
+    reported; any other failure of the learner's code is the check's AssertionError, as always.
+    """
+    import functools
+
+    @functools.wraps(check)
+    def wrapper(*args, **kwargs):
+        __tracebackhide__ = True  # noqa: F841
+        try:
+            return check(*args, **kwargs)
+        except NotImplementedError as err:
+            where = _unsolved_in(err)
+            if strict_checks() or where is None:
+                raise
+            name = where if where != "<module>" else "the exercise cell"
+            print(f"{NOT_SOLVED}: {name} still raises NotImplementedError. Replace `# YOUR CODE HERE` and "
+                  f"`raise NotImplementedError()` in the exercise above with your code, run that cell, then run "
+                  f"this check again.")
+            return None
+
+    return wrapper

@@ -25,7 +25,8 @@ import torch
 
 from .. import tuning, wilson
 from ..optim.swats import SWATS as ReferenceSWATS
-from ._common import compare_number, compare_tensor, fail, fmt, generator, learner_error, quiet_and_isolated, succeed
+from ._common import (compare_number, compare_tensor, fail, fmt, generator, learner_error, own_code_only,
+                      quiet_and_isolated, succeed)
 
 F64 = torch.float64
 INF = math.inf
@@ -188,7 +189,17 @@ def check_swats(SWATS) -> None:
     """Five gradient sequences (no switch, switches at steps 2 to ~100, noise, other betas), two parameter groups,
     the Adam phase against torch.optim.Adam and the SGD phase against torch.optim.SGD."""
     __tracebackhide__ = True  # noqa: F841
+    import inspect
+
+    from .optimizers import _borrowed_from
+
     title = "SWATS"
+    if not inspect.isclass(SWATS) or not issubclass(SWATS, torch.optim.Optimizer):
+        fail(f"{title}: check_swats needs your class, a subclass of torch.optim.Optimizer; got {SWATS!r}")
+    borrowed = _borrowed_from(SWATS)
+    if borrowed is not None:
+        fail(f"{title}: {SWATS.__name__} is or inherits from {borrowed}, an existing implementation; "
+             f"write the update rule yourself in a subclass of torch.optim.Optimizer")
     n_checks = 0
     with quiet_and_isolated(default_dtype=F64):
         runs = [(case, False) for case in _SWATS_CASES] + [(_SWATS_CASES[1], True)]
@@ -197,7 +208,8 @@ def check_swats(SWATS) -> None:
             prefix = f"{title}, case {number} of {len(runs) + 2} ({name})"
             expected, ref = _run_swats(ReferenceSWATS, case, two_groups)
             try:
-                got, opt = _run_swats(SWATS, case, two_groups)
+                with own_code_only(f"{prefix}: your SWATS"):
+                    got, opt = _run_swats(SWATS, case, two_groups)
             except Exception as err:  # noqa: BLE001
                 learner_error(f"{prefix}", err)
             switch = ref.switched_at
@@ -225,7 +237,8 @@ def check_swats(SWATS) -> None:
         prefix = f"{title}, case {len(runs) + 1} of {len(runs) + 2} (eps=0, switch_tol=0 is torch.optim.Adam(eps=0))"
         case = ("adam", 0.05, (0.9, 0.99), 0.0, 0.0, 0.2, 25, 41)
         try:
-            got, _ = _run_swats(SWATS, case)
+            with own_code_only(f"{prefix}: your SWATS"):
+                got, _ = _run_swats(SWATS, case)
         except Exception as err:  # noqa: BLE001
             learner_error(prefix, err)
         expected, _ = _run_swats(lambda groups, switch_tol, **kw: torch.optim.Adam(groups, **kw), case)
@@ -239,7 +252,8 @@ def check_swats(SWATS) -> None:
                  f"lr=(1 - beta1) Lambda))"
         case = _SWATS_CASES[1]
         try:
-            got, opt = _run_swats(SWATS, case)
+            with own_code_only(f"{prefix}: your SWATS"):
+                got, opt = _run_swats(SWATS, case)
         except Exception as err:  # noqa: BLE001
             learner_error(prefix, err)
         ref_hist, ref = _run_swats(ReferenceSWATS, case)

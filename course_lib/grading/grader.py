@@ -13,12 +13,13 @@
    the cell that precedes it in the reference, and in any case after the cells that define the names it
    uses (the exercise it checks); cells tagged ``check`` that the reference does not have are dropped;
    the outputs of all other cells are cleared;
-3. runs the result with ``pytest --nbval-lax`` in a temporary directory, with ``COURSE_DEVICE=cpu`` and a
-   per-cell time limit, in a kernel guarded by :mod:`course_lib.grading._guard`: each restored check cell
-   calls the guard, which runs the cell's original code with the course's own check functions, a pristine
-   ``torch.optim``, ``builtins``, ``sys.modules`` and IPython exception path, whatever earlier cells did,
-   and sends its verdict over a channel authenticated with a per-run secret (an HMAC key the notebook's
-   code is never given). Changes the guard undid are reported by name (*tampering*);
+3. runs the result with ``pytest --nbval-lax`` in a temporary directory, with ``COURSE_DEVICE=cpu``,
+   ``COURSE_STRICT_CHECKS=1`` (an unsolved exercise raises, as under any pytest) and a per-cell time limit,
+   in a kernel guarded by :mod:`course_lib.grading._guard`: each restored check cell calls the guard,
+   which runs the cell's original code with the course's own check functions, a pristine ``torch.optim``,
+   ``builtins``, ``sys.modules`` and IPython exception path, whatever earlier cells did, and sends its
+   verdict over a channel authenticated with a per-run secret (an HMAC key the notebook's code is never
+   given). Changes the guard undid are reported by name (*tampering*);
 4. watches the kernel: a kernel that dies is reported at once, with the cell it died in, and the checks
    after it as not run; a cell that runs past the time limit is named with the limit;
 5. scores: an exercise passes when the guard's authenticated verdict for its check cell says so (the
@@ -695,8 +696,8 @@ def _run_nbval(notebook: Path, tmp: Path, guard_cells: dict, *, cell_timeout, to
     if sanitize_file is not None:
         command[-1:-1] = ["--nbval-sanitize-with", str(Path(sanitize_file).resolve())]
     env = dict(os.environ)
-    env.update(COURSE_DEVICE="cpu", COURSE_GRADING_RESULTS=str(results), IPYTHONDIR=str(ipython_dir),
-               PYTHONDONTWRITEBYTECODE="1", COURSE_GRADING_GUARD=str(config), COURSE_GRADING_CHANNEL=str(channel))
+    env.update(COURSE_DEVICE="cpu", COURSE_STRICT_CHECKS="1", COURSE_GRADING_RESULTS=str(results),
+               IPYTHONDIR=str(ipython_dir), PYTHONDONTWRITEBYTECODE="1", COURSE_GRADING_GUARD=str(config), COURSE_GRADING_CHANNEL=str(channel))
     env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT)] + [p for p in [env.get("PYTHONPATH")] if p])
     if total_timeout is None:
         # a safety net only: the per-cell limit is what stops a stuck cell

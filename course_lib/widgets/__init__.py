@@ -13,7 +13,7 @@ Each panel is two pieces:
 panel is an update function plus a few lines.
 """
 
-from ._panel import build_panel, figure_png, slider_style
+from ._panel import LABELS, build_panel, figure_png, label, slider_style
 from .gradient_descent import (BATCH_SIZES, GD_BOUNDS, GD_START, banana, batch_size_panel, batch_size_update, gd_quadratic_panel,
                                gd_quadratic_update, taylor_panel, taylor_update)
 from .momentum import draw_rate_map, momentum_panel, momentum_update
@@ -26,7 +26,7 @@ from .comparison import COMPARISON_OPTIMIZERS, comparison_panel, comparison_upda
 from .ogr import ogr_panel, ogr_update
 from .trajectory import trajectory_panel, trajectory_update
 
-__all__ = ["build_panel", "figure_png", "slider_style",
+__all__ = ["build_panel", "figure_png", "slider_style", "LABELS", "label",
            "gd_quadratic_update", "gd_quadratic_panel", "batch_size_update", "batch_size_panel",
            "taylor_update", "taylor_panel", "banana", "BATCH_SIZES", "GD_BOUNDS", "GD_START",
            "momentum_update", "momentum_panel", "draw_rate_map",
