@@ -195,12 +195,26 @@ def test_planted_lbfgs_bug_is_caught(options, pattern):
         check_lbfgs_direction(lambda g, s, y: _two_loop(g, s, y, **options))
 
 
+def kfac_s_summed(inputs, output_grads):
+    a, s = kfac_ok(inputs, output_grads)
+    return a, s * inputs.shape[0]
+
+
+def kfac_s_transposed_batch(inputs, output_grads):
+    a, _ = kfac_ok(inputs, output_grads)
+    return a, output_grads @ output_grads.T / output_grads.shape[0]
+
+
 @pytest.mark.parametrize("fn, pattern", [
     (kfac_no_bias, r"case 1 of 5 .*A has shape \(3, 3\), expected \(4, 4\)"),
     (kfac_sum, r"case 1 of 5 .*A differs"),
     (kfac_outer_of_means, r"case 1 of 5 .*A differs"),
     (kfac_bias_first, r"case 1 of 5 .*A differs"),
-], ids=["no bias column", "sum not mean", "outer product of means", "ones first"])
+    (kfac_s_summed, r"case 1 of 5 .*: S differs.*\n  Hint: average the outer products of the output gradients"),
+    (kfac_s_transposed_batch, r"case 1 of 5 .*: S has shape \(8, 8\), expected \(2, 2\)"),
+    (lambda inputs, output_grads: kfac_ok(inputs, output_grads)[0], r"case 1 of 5 .*a pair \(A, S\), got Tensor"),
+], ids=["no bias column", "sum not mean", "outer product of means", "ones first", "S summed not averaged",
+        "S over the batch index", "only A returned"])
 def test_planted_kfac_bug_is_caught(fn, pattern):
     with pytest.raises(AssertionError, match=pattern):
         check_kfac_factors(fn)

@@ -189,3 +189,133 @@ def test_checks_leave_the_global_rng_alone():
     check_newton_schulz(newton_schulz)
     check_schedule_free_sgd(schedule_free_sgd)
     assert torch.equal(torch.random.get_rng_state(), state)
+
+
+# ----------------------------------------------------------------------------- no existing implementation inside
+
+def delegating_lion(make_inner):
+    """A Lion whose step runs another optimizer built over the same parameters (not a subclass of it)."""
+    class Lion(torch.optim.Optimizer):
+        def __init__(self, params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0):
+            super().__init__(params, dict(lr=lr, betas=betas, weight_decay=weight_decay))
+            self.inner = make_inner(self.param_groups, lr=lr, betas=betas, weight_decay=weight_decay)
+            self.state = self.inner.state  # exp_avg is where the check looks for it
+
+        def step(self, closure=None):
+            return self.inner.step(closure)
+
+    return Lion
+
+
+def library_lion(groups, **kwargs):
+    from course_lib.optim import Lion
+    return Lion(groups, **kwargs)
+
+
+def lazy_library_lion(groups, **kwargs):
+    """Built on the first step, not in the constructor: the guard around step(closure) catches it."""
+    from course_lib.optim import Lion
+
+    class Lazy:
+        def __init__(self):
+            self.optimizer = None
+            self.state = {}
+
+        def step(self, closure=None):
+            if self.optimizer is None:
+                self.optimizer = Lion(groups, **kwargs)
+                self.optimizer.state = self.state
+            return self.optimizer.step(closure)
+
+    return Lazy()
+
+
+def library_newton_schulz(G, coefficients, steps):
+    from course_lib.optim.muon import newton_schulz as library
+    return library(G, coefficients, steps, dtype=None)  # float64 throughout: equal to the closed form
+
+
+def library_schedule_free(grad_fn, x0, lr, momentum, steps):
+    from course_lib.optim import ScheduleFreeSGD
+    return _schedule_free_with(ScheduleFreeSGD, grad_fn, x0, lr, momentum, steps)
+
+
+def package_schedule_free(grad_fn, x0, lr, momentum, steps):
+    import schedulefree
+    return _schedule_free_with(lambda params, **kw: schedulefree.SGDScheduleFree(params, foreach=False, **kw),
+                               grad_fn, x0, lr, momentum, steps)
+
+
+def _schedule_free_with(make, grad_fn, x0, lr, momentum, steps):
+    p = x0.clone().requires_grad_(True)
+    opt = make([p], lr=lr, momentum=momentum)
+    xs = [x0.clone()]
+    for _ in range(steps):
+        opt.train()
+        p.grad = grad_fn(p.detach().clone())
+        opt.step()
+        opt.eval()
+        xs.append(p.detach().clone())
+    return torch.stack(xs)
+
+
+DELEGATING = [
+    (check_lion, delegating_lion(library_lion), r"Lion, case 1 of 6 .*creating the optimizer ran "
+                                                r"course_lib\.optim\.lion\.Lion\.__init__, an existing implementation"),
+    (check_lion, delegating_lion(lazy_library_lion), r"Lion, case 1 of 6 .*, step 1: step\(closure\) ran "
+                                                     r"course_lib\.optim\.lion\.Lion.*, an existing implementation"),
+    (check_newton_schulz, library_newton_schulz, r"Newton-Schulz orthogonalization, case 1 of 10 .* ran "
+                                                 r"course_lib\.optim\.muon\.newton_schulz, an existing implementation"),
+    (check_schedule_free_sgd, library_schedule_free, r"Schedule-free SGD, case 1 of 5 .* ran course_lib\.optim\."
+                                                     r"schedule_free\.ScheduleFreeSGD.*, an existing implementation"),
+    (check_schedule_free_sgd, package_schedule_free, r"Schedule-free SGD, case 1 of 5 .* ran schedulefree\..*, "
+                                                     r"an existing implementation"),
+]
+DELEGATING_IDS = ["Lion builds course_lib's Lion", "Lion steps course_lib's Lion", "course_lib's newton_schulz",
+                  "course_lib's ScheduleFreeSGD", "the schedulefree package"]
+
+
+@pytest.mark.parametrize("check, learner, pattern", DELEGATING, ids=DELEGATING_IDS)
+def test_learner_code_that_runs_an_existing_implementation_fails(check, learner, pattern):
+    with pytest.raises(AssertionError, match=pattern):
+        check(learner)
+
+
+@pytest.mark.parametrize("check, learner, pattern", DELEGATING, ids=DELEGATING_IDS)
+def test_the_delegating_code_is_otherwise_right(check, learner, pattern, monkeypatch, capsys):
+    """Without the guard each delegating learner passes: what makes it fail above is the guard, not its numbers."""
+    import contextlib
+
+    from course_lib.grading import frontier_checks, optimizers
+
+    def no_guard(what, active=True):
+        return contextlib.nullcontext()
+
+    monkeypatch.setattr(frontier_checks, "own_code_only", no_guard)
+    monkeypatch.setattr(optimizers, "own_code_only", no_guard)
+    check(learner)
+    assert capsys.readouterr().out.endswith("checks passed\n")
+
+
+def _solution_namespace():
+    """The exercise cells of solutions/11_frontier.ipynb, run in one namespace (what a learner who solved them has)."""
+    from pathlib import Path
+
+    import nbformat
+
+    notebook = nbformat.read(Path(__file__).resolve().parents[1] / "solutions" / "11_frontier.ipynb", as_version=4)
+    namespace = {"torch": torch}
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and "exercise" in cell.metadata.get("tags", []):
+            exec(compile(cell.source, f"<cell {cell.id}>", "exec"), namespace)  # noqa: S102 (the course's own code)
+    return namespace
+
+
+def test_the_solution_notebooks_code_passes_under_the_guard(capsys):
+    namespace = _solution_namespace()
+    check_lion(namespace["Lion"])
+    check_newton_schulz(namespace["newton_schulz"])
+    check_schedule_free_sgd(namespace["schedule_free_sgd"])
+    assert capsys.readouterr().out == ("Lion: all 6 checks passed\n"
+                                       "Newton-Schulz orthogonalization: all 10 checks passed\n"
+                                       "Schedule-free SGD: all 5 checks passed\n")

@@ -6,6 +6,12 @@ the six standard cases of :func:`~course_lib.grading.check_optimizer` (defaults,
 tensor, two parameter groups, weight decay, a parameter without gradient, 100 steps), parameters and
 ``state["exp_avg"]`` compared after every step.
 
+In all three checks the learner's code runs inside :func:`~course_lib.grading._common.own_code_only`: a Lion
+that builds or steps an optimizer of ``torch.optim`` or ``course_lib.optim`` inside (rather than inheriting
+from one, which is refused before any case runs), a ``newton_schulz`` that calls ``course_lib.optim.muon``'s
+or ``torch.optim``'s iteration, or a ``schedule_free_sgd`` that steps ``course_lib.optim.ScheduleFreeSGD`` or
+the ``schedulefree`` package fails with "an existing implementation", as :func:`check_optimizer` does.
+
 ``check_newton_schulz(newton_schulz)``: ``newton_schulz(G, coefficients=(a, b, c), steps=5, eps=1e-7)``
 (float64 in and out) must return :math:`U\,p^{\circ k}(\Sigma/\|G\|_F)\,V^\top` where :math:`G = U \Sigma V^\top`
 (thin SVD) and :math:`p(s) = a s + b s^3 + c s^5`: the iteration acts on the singular values only. The
@@ -23,7 +29,8 @@ import torch
 
 import inspect
 
-from ._common import compare_iterates, compare_tensor, fail, fmt, generator, learner_error, quiet_and_isolated, succeed
+from ._common import (compare_iterates, compare_tensor, fail, fmt, generator, learner_error, own_code_only,
+                      quiet_and_isolated, succeed)
 from .optimizers import OptimizerSpec, _borrowed_from, _decay, _describe, _run_case, _standard
 
 __all__ = ["PaperLion", "check_lion", "check_newton_schulz", "check_schedule_free_sgd", "LION_SPEC",
@@ -73,7 +80,11 @@ LION_SPEC = OptimizerSpec(
 
 
 def check_lion(cls) -> None:
-    """The learner's Lion class against the paper's equations: parameters and ``state["exp_avg"]``, every step."""
+    """The learner's Lion class against the paper's equations: parameters and ``state["exp_avg"]``, every step.
+
+    The class must not be or inherit from an existing optimizer, and creating or stepping it must not run one
+    (``own_code_only``, the same guard as :func:`check_optimizer`).
+    """
     __tracebackhide__ = True  # noqa: F841
     spec = LION_SPEC
     if not inspect.isclass(cls) or not issubclass(cls, torch.optim.Optimizer):
@@ -86,7 +97,7 @@ def check_lion(cls) -> None:
         for number, case in enumerate(spec.cases, start=1):
             prefix = (f"{spec.title}, case {number} of {len(spec.cases)} ({case.title}: "
                       f"{_describe(case, cls.__name__)})")
-            _run_case(cls, spec, case, prefix, compare_state=True)
+            _run_case(cls, spec, case, prefix, compare_state=True, own_only=True)
     succeed(spec.title, len(spec.cases))
 
 
@@ -136,10 +147,11 @@ def check_newton_schulz(newton_schulz) -> None:
             prefix = f"{title}, case {number} of {len(_NS_CASES)} ({name})"
             call = f"newton_schulz(G of shape {tuple(matrix.shape)}, coefficients={fmt(coefficients)}, steps={steps})"
             given = matrix.clone()
-            try:
-                got = newton_schulz(given, coefficients=coefficients, steps=steps)
-            except Exception as err:  # noqa: BLE001
-                learner_error(f"{prefix}: {call}", err)
+            with own_code_only(f"{prefix}: {call}"):
+                try:
+                    got = newton_schulz(given, coefficients=coefficients, steps=steps)
+                except Exception as err:  # noqa: BLE001
+                    learner_error(f"{prefix}: {call}", err)
             if not torch.equal(given, matrix):
                 fail(f"{prefix}: {call} changed G in place; work on a copy (x = G / ...)")
             expected = svd_orthogonalization(matrix, coefficients, steps)
@@ -202,10 +214,11 @@ def check_schedule_free_sgd(schedule_free_sgd) -> None:
             call = f"schedule_free_sgd(grad_fn, x0={fmt(x0)}, lr={fmt(lr)}, momentum={fmt(momentum)}, steps={steps})"
             x0 = torch.tensor(x0, dtype=F64)
             expected = _package_run(grad_fn, x0, lr, momentum, steps)
-            try:
-                got = schedule_free_sgd(grad_fn, x0.clone(), lr, momentum, steps)
-            except Exception as err:  # noqa: BLE001
-                learner_error(f"{prefix}: {call}", err)
+            with own_code_only(f"{prefix}: {call}"):
+                try:
+                    got = schedule_free_sgd(grad_fn, x0.clone(), lr, momentum, steps)
+                except Exception as err:  # noqa: BLE001
+                    learner_error(f"{prefix}: {call}", err)
             compare_iterates(got, expected, prefix, call,
                              "steps + 1 rows: x0 first, then the average x after each step",
                              lambda k, problem: f"{prefix}: {call}: step {k}: {problem}\n  Hint: the gradient is "

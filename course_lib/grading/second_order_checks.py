@@ -10,8 +10,11 @@
   absolute-value matrix built from ``torch.linalg.eigh``.
 * ``check_lbfgs_direction(lbfgs_direction)``: ``lbfgs_direction(grad, s_list, y_list)`` -> :math:`-H_k g` by the
   two-loop recursion; compared with the direction ``torch.optim.LBFGS`` takes at every step of runs on quadratics.
-* ``check_kfac_factors(kfac_factors)``: ``kfac_factors(inputs, output_grads)`` -> ``(A, G)`` with a column of ones
-  appended to the inputs (the bias); compared with averages of per-example outer products.
+* ``check_kfac_factors(kfac_factors)``: ``kfac_factors(inputs, output_grads)`` -> ``(A, S)``, K-FAC's Kronecker
+  factors of one linear layer (Martens & Grosse 2015, who call the second one :math:`G`): the second moments
+  :math:`A = \\frac1B \\sum_i \\bar a_i \\bar a_i^\\top` of the inputs with a one appended (the bias),
+  :math:`\\bar a_i = [a_i; 1]`, and :math:`S = \\frac1B \\sum_i g_i g_i^\\top` of the back-propagated output
+  gradients; compared with averages of per-example outer products.
 """
 
 from __future__ import annotations
@@ -262,7 +265,12 @@ def _kfac_cases():
 
 
 def check_kfac_factors(kfac_factors) -> None:
-    """Five batches: A = mean of [a; 1][a; 1]^T, G = mean of g g^T (per-example outer products)."""
+    r"""Five batches: :math:`A = \frac1B \sum_i \bar a_i \bar a_i^\top` with :math:`\bar a_i = [a_i; 1]`, and
+    :math:`S = \frac1B \sum_i g_i g_i^\top` (per-example outer products of the output gradients; Martens &
+    Grosse's :math:`G`).
+
+    The last batch is a real layer's: the inputs and per-example output gradients of an ``nn.Linear(3, 2)``.
+    """
     __tracebackhide__ = True  # noqa: F841
     title = "K-FAC factors"
     with quiet_and_isolated():
@@ -271,17 +279,17 @@ def check_kfac_factors(kfac_factors) -> None:
             prefix = f"{title}, case {number} of {len(cases)} ({name})"
             a1 = torch.cat([a, torch.ones(a.shape[0], 1, dtype=F64)], dim=1)
             expected_a = torch.einsum("bi,bj->ij", a1, a1) / a.shape[0]
-            expected_g = torch.einsum("bi,bj->ij", g, g) / g.shape[0]
+            expected_s = torch.einsum("bi,bj->ij", g, g) / g.shape[0]
             try:
                 got = kfac_factors(a.clone(), g.clone())
             except Exception as err:  # noqa: BLE001
                 learner_error(f"{prefix}: kfac_factors(inputs, output_grads)", err)
             if not isinstance(got, (tuple, list)) or len(got) != 2:
-                fail(f"{prefix}: kfac_factors must return a pair (A, G), got {type(got).__name__}")
+                fail(f"{prefix}: kfac_factors must return a pair (A, S), got {type(got).__name__}")
             for what, value, expected, hint in (
                     ("A", got[0], expected_a, "append a column of ones to the inputs (the bias), then average the "
                                               "outer products over the batch: a1.T @ a1 / B"),
-                    ("G", got[1], expected_g, "average the outer products of the output gradients: g.T @ g / B")):
+                    ("S", got[1], expected_s, "average the outer products of the output gradients: g.T @ g / B")):
                 problem = compare_tensor(value, expected, what)
                 if problem:
                     fail(f"{prefix}: {problem}\n  Hint: {hint}")
