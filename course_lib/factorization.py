@@ -5,20 +5,24 @@ Recover a low-rank matrix :math:`M \in \mathbb R^{m \times n}` from the entries 
 
 * **Deep matrix factorization** (Arora, Cohen, Hu & Luo, "Implicit regularization in deep matrix
   factorization", NeurIPS 2019): gradient descent from a small start on
-  :math:`\ell(W_1, \dots, W_N) = \tfrac12 \|P_\Omega(W_N \cdots W_1 - M)\|_F^2`, no regularizer.
+  :math:`f(W_1, \dots, W_N) = \tfrac12 \|P_\Omega(W_N \cdots W_1 - M)\|_F^2`, no regularizer.
   The gradient of layer :math:`j` is
   :math:`G_j = (W_N \cdots W_{j+1})^\top\, P_\Omega(W - M)\, (W_{j-1} \cdots W_1)^\top`
   (:func:`factor_gradients`). Depth 1 is gradient descent on :math:`W` itself: the unobserved entries
-  never move from their start.
+  never move from their start, and the observed ones converge to :math:`M`'s, so the product tends to
+  :math:`P_\Omega(M) + P_{\Omega^c}(W(0))`, close to the zero-filled :math:`P_\Omega(M)` from a small start.
 * **Nuclear-norm minimization**, :math:`\min \|X\|_*` subject to :math:`P_\Omega(X) = P_\Omega(M)`
-  (Candès & Recht 2009), approached by proximal gradient on
-  :math:`\tfrac12\|P_\Omega(X - M)\|_F^2 + \lambda \|X\|_*` with :math:`\lambda` decreased towards zero
-  (:func:`nuclear_norm_completion`). The proximal operator of :math:`\tau\|\cdot\|_*` is **singular value
-  thresholding** (:func:`svt`; Cai, Candès & Shen 2010): :math:`U \operatorname{diag}((\sigma_i - \tau)_+) V^\top`.
+  (Candès & Recht 2009), the convex surrogate of rank minimization, solved by the alternating direction
+  method of multipliers (ADMM; Boyd, Parikh, Chu, Peleato & Eckstein 2011) on the split of the nuclear norm
+  and the constraint (:func:`nuclear_norm_completion`). Its :math:`X`-step is the proximal operator of
+  :math:`\tau\|\cdot\|_*`, **singular value thresholding** :math:`D_\tau`
+  (:func:`svt`; Cai, Candès & Shen 2010): :math:`D_\tau(X) = U \operatorname{diag}((\sigma_i - \tau)_+) V^\top`.
 
-Gunasekar, Woodworth, Bhojanapalli, Neyshabur & Srebro (NeurIPS 2017) conjectured that depth 2 from an
-infinitesimal start finds the minimum nuclear-norm solution; Arora et al. found that depth 3 and more
-recover with fewer observations than the nuclear norm, and explained it by the singular values'
+Gunasekar, Woodworth, Bhojanapalli, Neyshabur & Srebro ("Implicit regularization in matrix factorization",
+NIPS 2017) conjectured that depth 2 from an infinitesimal start, with infinitesimal steps, finds the minimum
+nuclear-norm solution (and proved it when the measurement matrices commute); Arora et al. found that depth 3
+and more recover with fewer observations than the nuclear norm, questioned that any norm captures the
+implicit regularization, and explained the role of depth by the singular values'
 dynamics :math:`\dot\sigma_r \propto \sigma_r^{2 - 2/N}` (for balanced starts): small singular values stay
 small longer at larger depth.
 
@@ -72,8 +76,10 @@ def svt(matrix: torch.Tensor, tau: float) -> torch.Tensor:
 
 
 def low_rank_matrix(size: int = 30, rank: int = 3, *, seed: int = 0, cols: int | None = None) -> torch.Tensor:
-    r"""A ``(size, cols)`` matrix :math:`UV^\top` of the given rank (Gaussian ``U``, ``V``), scaled to
-    Frobenius norm :math:`\sqrt{\text{size} \cdot \text{cols}}` (entries of order one), float64."""
+    r"""A ``(size, cols)`` matrix :math:`M = UV^\top` of the given rank (``U``, ``V`` with i.i.d. standard
+    Gaussian entries from ``seed``), scaled to Frobenius norm :math:`\sqrt{\text{rank}}`: its squared singular
+    values sum to ``rank``, so its entries have root mean square :math:`\sqrt{\text{rank}/(\text{size}\cdot
+    \text{cols})}` (``cols`` defaults to ``size``). float64."""
     cols = size if cols is None else cols
     if not 1 <= rank <= min(size, cols):
         raise ValueError(f"rank must be between 1 and {min(size, cols)}, got {rank}")
@@ -195,25 +201,31 @@ def train_factorization(target: torch.Tensor, mask: torch.Tensor, depth: int, sc
 def nuclear_norm_completion(target: torch.Tensor, mask: torch.Tensor, *, iters: int = 500,
                             rho: float | None = None) -> torch.Tensor:
     r"""The minimum-nuclear-norm completion :math:`\min \|X\|_*` s.t. :math:`P_\Omega X = P_\Omega M`, by the
-    alternating direction method of multipliers (ADMM; Boyd et al. 2011) on the split :math:`X = Z`,
-    :math:`Z` in the affine set of matrices that agree with :math:`M` on :math:`\Omega`:
+    alternating direction method of multipliers (ADMM; Boyd et al. 2011, scaled form) on the split
+    :math:`\min \|X\|_* + \iota_{\mathcal C}(Z)` s.t. :math:`X = Z`, where :math:`\iota_{\mathcal C}` is the
+    indicator of the affine set :math:`\mathcal C` of matrices that agree with :math:`M` on :math:`\Omega`.
+    With the scaled dual variable :math:`Y` (zero at the start) and :math:`Z = P_\Omega M` at the start, each
+    iteration is
 
     .. math::
-        X \leftarrow D_{1/\rho}(Z - U), \qquad
-        Z \leftarrow P_\Omega(M) + P_{\Omega^c}(X + U), \qquad
-        U \leftarrow U + X - Z,
+        X \leftarrow D_{1/\rho}(Z - Y), \qquad
+        Z \leftarrow P_\Omega(M) + P_{\Omega^c}(X + Y), \qquad
+        Y \leftarrow Y + X - Z,
 
-    where :math:`D_\tau` is singular value thresholding (:func:`svt`, the proximal operator of the nuclear
-    norm) and the second step is the projection onto the constraint. ``rho`` defaults to
-    :math:`1/\sigma_{\max}(P_\Omega M)` times 10. Returns :math:`Z`, which satisfies the constraint exactly.
-    Batched over masks (and targets)."""
+    where :math:`D_\tau` is singular value thresholding (:func:`svt`, the proximal operator of
+    :math:`\tau\|\cdot\|_*`) and the :math:`Z`-step is the projection onto :math:`\mathcal C`. Both functions
+    are closed, proper and convex, so the objective converges to the minimum from any start (Boyd et al.,
+    §3.2). This is ADMM, not Cai, Candès & Shen's SVT iteration (which thresholds a dual matrix with a fixed
+    :math:`\tau` and solves a regularized problem). ``rho`` defaults to :math:`10/\sigma_{\max}(P_\Omega M)`
+    (the largest over a batch). Returns the last :math:`Z`, which satisfies the constraint exactly. ``mask``
+    (and ``target``) may carry a leading batch dimension."""
     observed = mask * target
     if rho is None:
         rho = 10.0 / torch.linalg.matrix_norm(observed, ord=2).max().item()
     z = observed.clone()
-    u = torch.zeros_like(z)
+    dual = torch.zeros_like(z)
     for _ in range(int(iters)):
-        x = svt(z - u, 1.0 / rho)
-        z = observed + (1.0 - mask) * (x + u)
-        u = u + x - z
+        x = svt(z - dual, 1.0 / rho)
+        z = observed + (1.0 - mask) * (x + dual)
+        dual = dual + x - z
     return z

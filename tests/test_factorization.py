@@ -69,7 +69,10 @@ def test_low_rank_matrix_and_mask():
     m = fz.low_rank_matrix(30, 3, seed=0)
     s = torch.linalg.svdvals(m)
     assert s[2] > 0.1 and s[3] < 1e-12 * s[0]
-    assert torch.linalg.matrix_norm(m).item() == pytest.approx(math.sqrt(3))
+    assert torch.linalg.matrix_norm(m).item() == pytest.approx(math.sqrt(3))  # Frobenius norm sqrt(rank)
+    wide = fz.low_rank_matrix(6, 2, seed=1, cols=9)
+    assert wide.shape == (6, 9) and torch.linalg.matrix_rank(wide).item() == 2
+    assert (torch.linalg.svdvals(wide) ** 2).sum().item() == pytest.approx(2.0)
     mask = fz.random_mask((30, 30), 0.4, seed=1)
     assert mask.sum().item() == 360 and set(mask.unique().tolist()) == {0.0, 1.0}
     with pytest.raises(ValueError, match="rank"):

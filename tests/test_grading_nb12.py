@@ -157,13 +157,34 @@ def svt_transposed_v(matrix, tau):
 def test_svt_correct_passes(capsys):
     check_svt(svt_ok)
     check_svt(fz.svt)
-    assert capsys.readouterr().out == "Singular value thresholding: all 5 checks passed\n" * 2
+    assert capsys.readouterr().out == "Singular value thresholding: all 6 checks passed\n" * 2
 
 
 @pytest.mark.parametrize("bug", [svt_no_clamp, svt_entries, svt_hard, svt_transposed_v])
 def test_svt_bugs_caught(bug):
-    with pytest.raises(AssertionError, match=r"Singular value thresholding, case \d of 5 .*expected"):
+    with pytest.raises(AssertionError, match=r"Singular value thresholding, case \d of 6 .*expected"):
         check_svt(bug)
+
+
+def svt_entries_on_square(matrix, tau):  # right on rectangular matrices, thresholds the entries of square ones
+    return svt_entries(matrix, tau) if matrix.shape[-1] == matrix.shape[-2] else svt_ok(matrix, tau)
+
+
+def test_svt_thresholding_the_entries_gets_a_hint_that_says_so():
+    with pytest.raises(AssertionError) as caught:
+        check_svt(svt_entries)
+    message = str(caught.value)
+    assert "case 5 of 6" in message and "soft thresholding of the entries" in message and "singular values" in message
+    # the rotated square case catches it on its own (the diagonal square cases cannot: there the two agree)
+    with pytest.raises(AssertionError, match=r"(?s)case 6 of 6 \(a 5 x 5 matrix .*random orthogonal.*soft thresholding "
+                                             r"of the entries"):
+        check_svt(svt_entries_on_square)
+
+
+def test_svt_other_bugs_get_no_entrywise_hint():
+    with pytest.raises(AssertionError) as caught:
+        check_svt(svt_hard)
+    assert "soft thresholding of the entries" not in str(caught.value)
 
 
 # ---------------------------------------------------------------------------------------------- factor step

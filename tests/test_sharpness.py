@@ -29,6 +29,19 @@ def test_sharpness_of_a_quadratic_is_its_top_eigenvalue():
     assert value == pytest.approx(7.0, rel=1e-10)  # Lanczos with n steps is exact; -9 is larger in magnitude
 
 
+def test_lanczos_estimate_is_a_lower_bound_that_grows_with_the_products():
+    # a 40-dim quadratic whose top eigenvalues are close: few products are far from converged
+    eigenvalues = [10.0, 9.8, 9.5] + torch.linspace(-5.0, 9.0, 37).tolist()
+    a = _quadratic(eigenvalues, seed=3)
+    start = torch.randn(40, generator=torch.Generator().manual_seed(4), dtype=F64)
+    estimates = [sharpness(lambda z: 0.5 * z @ a @ z, torch.zeros(40, dtype=F64), iters=k, v0=start)
+                 for k in (1, 2, 3, 4, 6, 10, 20, 40)]
+    scale = 1e-12 * 10.0  # round-off of the Ritz values, relative to the largest eigenvalue
+    assert all(e <= 10.0 + scale for e in estimates)  # Cauchy interlacing: never above lambda_max
+    assert all(b >= a_ - scale for a_, b in zip(estimates, estimates[1:]))  # nested Krylov spaces
+    assert estimates[0] < 9.0 and estimates[-1] == pytest.approx(10.0, rel=1e-10)
+
+
 def test_power_iteration_finds_the_largest_magnitude_with_the_closed_form_rate():
     a = _quadratic([-9.0, 7.0, 1.0])
     v0 = torch.tensor([1.0, 2.0, 3.0], dtype=F64)

@@ -10,7 +10,8 @@ form the check compares with (from the eigendecomposition of :math:`H`).
 :math:`p_i = \sigma_i/\sum_j\sigma_j`, on spectra whose value is known.
 
 ``check_svt(svt)``: ``svt(X, tau)`` :math:`= U\operatorname{diag}((\sigma_i - \tau)_+)V^\top`, on matrices built
-from a known SVD.
+from a known SVD: diagonal ones, and rotated ones (random orthogonal :math:`U`, :math:`V`), on which
+thresholding the entries instead of the singular values fails with a hint that says so.
 
 ``check_factor_gradient_step(factor_gradient_step)``: one gradient step on every factor of
 :math:`\tfrac12\|P_\Omega(W_N \cdots W_1 - M)\|_F^2`, against autograd.
@@ -167,6 +168,7 @@ def _svt_cases():
     v = _orthogonal(3, 332)
     s = torch.tensor([4.0, 2.0, 0.5], dtype=F64)
     x = u @ torch.diag(s) @ v.T
+    rotated_u, rotated_v = _orthogonal(5, 333), _orthogonal(5, 334)
     return (
         ("diag(5, 2, 0.5), tau = 1", torch.diag(torch.tensor([5.0, 2.0, 0.5], dtype=F64)), 1.0,
          torch.diag(torch.tensor([4.0, 1.0, 0.0], dtype=F64))),
@@ -176,11 +178,19 @@ def _svt_cases():
         ("tau above the largest singular value gives 0", x, 4.5, torch.zeros(4, 3, dtype=F64)),
         ("a 4 x 3 matrix U diag(4, 2, 0.5) V^T, tau = 1.5", x, 1.5,
          u @ torch.diag(torch.tensor([2.5, 0.5, 0.0], dtype=F64)) @ v.T),
+        ("a 5 x 5 matrix U diag(3, 2, 1, 0.4, 0.1) V^T with random orthogonal U and V, tau = 0.5",
+         rotated_u @ torch.diag(torch.tensor([3.0, 2.0, 1.0, 0.4, 0.1], dtype=F64)) @ rotated_v.T, 0.5,
+         rotated_u @ torch.diag(torch.tensor([2.5, 1.5, 0.5, 0.0, 0.0], dtype=F64)) @ rotated_v.T),
     )
 
 
+def _soft_threshold_entries(matrix, tau):
+    return torch.sign(matrix) * (matrix.abs() - tau).clamp_min(0)
+
+
 def check_svt(svt) -> None:
-    """Five matrices with known SVD: diagonal, signs, tau = 0, tau too large, rotated rectangular."""
+    """Six matrices with known SVD: diagonal, signs, tau = 0, tau too large, rotated rectangular, rotated square
+    (on a diagonal matrix thresholding the entries gives the right answer; on a rotated one it does not)."""
     __tracebackhide__ = True  # noqa: F841
     title = "Singular value thresholding"
     cases = _svt_cases()
@@ -194,8 +204,13 @@ def check_svt(svt) -> None:
                 learner_error(f"{prefix}: {call}", err)
             problem = compare_tensor(got, expected, "the result", atol=1e-10)
             if problem:
-                fail(f"{prefix}: {call}: {problem}\n  Hint: take the SVD X = U diag(s) V^T, shrink every singular "
-                     f"value to max(s - tau, 0), and multiply back")
+                entrywise = (isinstance(got, torch.Tensor) and got.shape == matrix.shape
+                             and compare_tensor(got, _soft_threshold_entries(matrix, tau), "", atol=1e-10) is None)
+                hint = ("your result is the soft thresholding of the entries, sign(x) max(|x| - tau, 0); that is "
+                        "the proximal operator of the l1 norm, and agrees with SVT on diagonal matrices but not in "
+                        "general. Threshold the singular values instead: " if entrywise else "")
+                fail(f"{prefix}: {call}: {problem}\n  Hint: {hint}take the SVD X = U diag(s) V^T, shrink every "
+                     f"singular value to max(s - tau, 0), and multiply back")
     succeed(title, len(cases))
 
 

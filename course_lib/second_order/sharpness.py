@@ -14,8 +14,20 @@ monotonically.
 * :func:`power_iteration`: the plain power iteration on any symmetric ``matvec``;
 * :func:`gd_with_sharpness`: full-batch gradient descent on a list of tensors, recording the loss every
   step and the sharpness every ``every`` steps;
-* :func:`edge_statistics`: the step at which a run reaches the edge and the median of
-  :math:`\lambda_{\max}/(2/\eta)` afterwards, the statistic Cohen et al. plot.
+* :func:`edge_statistics`: the step at which a run reaches the edge and the median and maximum of
+  :math:`\lambda_{\max}/(2/\eta)` afterwards: robust summaries of what Cohen et al. plot (the sharpness
+  against the line :math:`2/\eta`).
+
+Damian, Nichani & Lee ("Self-stabilization: the implicit bias of gradient descent at the edge of stability",
+ICLR 2023) explain why the run does not diverge: with :math:`S(\theta) = \lambda_{\max}(\nabla^2 f(\theta))`
+and :math:`u(\theta)` its unit eigenvector, the cubic term of the Taylor expansion makes gradient descent
+descend :math:`S` once it oscillates along :math:`u`, and, under their assumptions, gradient descent tracks
+projected gradient descent on the stable set
+:math:`\{\theta : S(\theta) \le 2/\eta \text{ and } \nabla f(\theta)\cdot u(\theta) = 0\}`.
+
+A Lanczos estimate is a **lower bound**: in exact arithmetic the largest Ritz value after :math:`k` steps is
+at most :math:`\lambda_{\max}` (Cauchy interlacing) and does not decrease with :math:`k`. With a warm start
+and few products it can lag the true sharpness when the top eigenvector turns quickly.
 """
 
 from __future__ import annotations
@@ -65,7 +77,9 @@ def sharpness(loss_fn: Callable, params, *, method: str = "lanczos", iters: int 
 
     ``params``: a tensor or a list of tensors; ``loss_fn(params)`` returns the scalar loss (see
     :mod:`course_lib.second_order.hvp`). ``method="lanczos"``: the largest Ritz value after ``iters``
-    Lanczos steps (algebraically largest; exact when ``iters`` reaches the number of parameters).
+    Lanczos steps (algebraically largest; in exact arithmetic a lower bound on :math:`\lambda_{\max}` that
+    does not decrease with ``iters``, and exact when ``iters`` reaches the number of parameters or the Krylov
+    space becomes invariant).
     ``method="power"``: power iteration (the eigenvalue of largest magnitude). ``v0``: a flat start vector,
     e.g. the eigenvector of the previous measurement (warm start); otherwise a Gaussian vector from
     ``generator``. Returns a float, and the flat unit eigenvector with ``return_vector=True``.
@@ -164,9 +178,18 @@ class EdgeStatistics:
 def edge_statistics(run: SharpnessRun, fraction: float = 0.9, skip: int = 0, after: int = 0) -> EdgeStatistics:
     r"""Where ``run`` reaches the edge of stability and how its sharpness sits there.
 
-    The edge is reached at the first recorded step where :math:`\lambda_{\max} \ge` ``fraction`` ``*``
-    :math:`2/\eta`; the hovering phase is every recorded step from ``skip`` steps after that, and not
-    before step ``after``, on (``after``: e.g. the second half of the run, past the first overshoot).
+    Returns an :class:`EdgeStatistics` ``(reached_at, median_ratio, max_ratio)``:
+
+    * ``reached_at``: the first recorded step (in ``run.sharpness_steps``) whose sharpness is at least
+      ``fraction`` :math:`\cdot\, 2/\eta`; ``None`` if there is none, and then the other two are ``None`` too;
+    * ``median_ratio``: the median of :math:`\lambda_{\max}/(2/\eta)` over the recorded steps
+      :math:`s \ge \max(\texttt{reached\_at} + \texttt{skip},\ \texttt{after})` (``torch.quantile`` at 0.5:
+      the mean of the two middle values for an even count); ``after`` is e.g. the second half of the run,
+      past the first overshoot;
+    * ``max_ratio``: the largest of those ratios.
+
+    Both ratios are ``None`` when no recorded step is in that range. The ratios are those of the recorded
+    estimates, so a Lanczos estimate with few products (a lower bound) biases them down.
     """
     if not 0 < fraction <= 1:
         raise ValueError(f"fraction must be in (0, 1], got {fraction}")
