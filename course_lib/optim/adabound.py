@@ -6,13 +6,13 @@ Adam's worse generalization. AdaBound clips it, coordinate by coordinate, betwee
 lower and an upper bound that both tend to one SGD learning rate :math:`\eta^*`
 (``final_lr``): the method starts as Adam and ends as SGD, smoothly.
 
-With gradient :math:`g_t` (negated when ``maximize``), weight decay :math:`\lambda`
+With gradient :math:`g_t` (negated when ``maximize``), weight decay :math:`\lambda_{\mathrm{wd}}`
 (L2, added to the gradient), ``betas`` :math:`(\beta_1, \beta_2)`, ``lr`` :math:`\alpha`
 and ``gamma`` :math:`\gamma`:
 
 .. math::
 
-    g_t &\leftarrow g_t + \lambda \theta_{t-1} \\
+    g_t &\leftarrow g_t + \lambda_{\mathrm{wd}} \theta_{t-1} \\
     m_t &= \beta_1 m_{t-1} + (1 - \beta_1) g_t, \qquad
     v_t = \beta_2 v_{t-1} + (1 - \beta_2) g_t^2
     \quad (\text{AMSBound: } \hat v_t = \max(\hat v_{t-1}, v_t) \text{ in its place}) \\
@@ -32,8 +32,24 @@ As in the authors' package, an LR scheduler that changes ``lr`` scales the band 
 :math:`\eta^*` is ``final_lr * lr / base_lr``, where ``base_lr`` is the group's ``lr``
 when the group was added (kept in the param group, so it survives ``state_dict``).
 
+**The paper and the package.** The equations above are those of the authors' package
+``adabound`` (``adabound.AdaBound``), which the course follows and tests against. The
+paper's Algorithm 2 differs from it:
+
+* it corrects no bias: the clipped quantity is :math:`\alpha/\sqrt{v_t}`, without the factor
+  :math:`\sqrt{1 - \beta_2^t}/(1 - \beta_1^t)` and without :math:`\epsilon`;
+* it divides the clipped step size by :math:`\sqrt{t}`, a decay the package does not have;
+* its analysis lets :math:`\beta_1` decay with :math:`t` (:math:`\beta_{1,t}`); the package keeps
+  it constant;
+* its band is a pair of functions :math:`\eta_l(t), \eta_u(t)` with a fixed limit (its
+  experiments close it at the rate :math:`1 - \beta_2`); the package's band is the one above,
+  with its own rate ``gamma`` and a limit :math:`\eta^*` = ``final_lr`` that follows the
+  current ``lr`` through the ratio ``lr / base_lr``, so a schedule on ``lr`` moves the final
+  SGD step size too (in the paper it is fixed).
+
 Reference: Luo, Xiong, Liu & Sun, "Adaptive gradient methods with dynamic bound of
-learning rate", ICLR 2019. The authors' package ``adabound`` is the test reference.
+learning rate", ICLR 2019 (Algorithm 2); the authors' package ``adabound`` is the test
+reference.
 """
 
 from __future__ import annotations

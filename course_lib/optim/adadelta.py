@@ -1,12 +1,12 @@
 r"""Adadelta: a step whose size is the RMS of recent steps over the RMS of recent gradients.
 
 With gradient :math:`g_t = \nabla f(\theta_{t-1})` (negated when ``maximize``),
-weight decay :math:`\lambda`, decay rate :math:`\rho`, :math:`\epsilon` and
+weight decay :math:`\lambda_{\mathrm{wd}}`, decay rate :math:`\rho`, :math:`\epsilon` and
 learning rate :math:`\eta` (all operations elementwise):
 
 .. math::
 
-    g_t &\leftarrow g_t + \lambda \theta_{t-1} \\
+    g_t &\leftarrow g_t + \lambda_{\mathrm{wd}} \theta_{t-1} \\
     v_t &= \rho\, v_{t-1} + (1 - \rho)\, g_t^2 \qquad (v_0 = 0) \\
     \Delta_t &= \frac{\sqrt{u_{t-1} + \epsilon}}{\sqrt{v_t + \epsilon}}\, g_t \\
     u_t &= \rho\, u_{t-1} + (1 - \rho)\, \Delta_t^2 \qquad (u_0 = 0) \\
@@ -42,7 +42,7 @@ Hyperparameters:
 * ``eps`` (:math:`\epsilon`): inside both square roots. Besides avoiding 0/0 it
   starts the method: with :math:`u_0 = 0` the first steps have size about
   :math:`\sqrt{\epsilon}/\mathrm{RMS}[g]`, and :math:`u` grows from there.
-* ``weight_decay`` (:math:`\lambda`): an L2 penalty added to the gradient.
+* ``weight_decay`` (:math:`\lambda_{\mathrm{wd}}`): an L2 penalty added to the gradient.
 
 Reference: Zeiler, "ADADELTA: An Adaptive Learning Rate Method",
 arXiv:1212.5701 (2012).

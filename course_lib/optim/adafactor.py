@@ -6,37 +6,37 @@ row means :math:`R_t \in \mathbb{R}^{n}` and column means :math:`C_t \in \mathbb
 and rebuilds the full matrix as a rank-one outer product, the best such fit in
 I-divergence. Tensors with more than two dimensions are factored over their last
 two; vectors and scalars keep the full running square :math:`V_t`. With step
-:math:`t`, learning rate :math:`\gamma`, ``beta2_decay`` :math:`\tau`,
-``eps`` :math:`(\epsilon_1, \epsilon_2)`, clipping threshold :math:`d` and
-weight decay :math:`\lambda`:
+:math:`t`, learning rate :math:`\eta`, ``beta2_decay`` :math:`\tau`,
+``eps`` :math:`(\epsilon_1, \epsilon_2)`, clipping threshold :math:`d_{\mathrm{clip}}` and
+weight decay :math:`\lambda_{\mathrm{wd}}`:
 
 .. math::
 
     \hat\beta_{2,t} &= 1 - t^{\tau}, \qquad
-    \rho_t = \min\bigl(\gamma, 1/\sqrt{t}\bigr), \qquad
+    \rho_t = \min\bigl(\eta, 1/\sqrt{t}\bigr), \qquad
     \alpha_t = \max\bigl(\epsilon_2, \operatorname{RMS}(\theta_{t-1})\bigr)\,\rho_t \\
-    \theta_{t-1} &\leftarrow (1 - \gamma\lambda)\,\theta_{t-1} \\
+    \theta_{t-1} &\leftarrow (1 - \eta\lambda_{\mathrm{wd}})\,\theta_{t-1} \\
     R_t &= \hat\beta_{2,t} R_{t-1} + (1 - \hat\beta_{2,t})\,\operatorname{mean}_{\text{cols}}(G_t^2), \qquad
     C_t = \hat\beta_{2,t} C_{t-1} + (1 - \hat\beta_{2,t})\,\operatorname{mean}_{\text{rows}}(G_t^2) \\
     \hat V_t &= \frac{R_t C_t^\top}{\max(\operatorname{mean}(R_t), \epsilon_1)}
     \quad\text{(a vector: } \hat V_t = \hat\beta_{2,t} \hat V_{t-1} + (1 - \hat\beta_{2,t}) G_t^2 \text{)} \\
     U_t &= \frac{G_t}{\sqrt{\max(\hat V_t, \epsilon_1^2)}}, \qquad
-    \theta_t = \theta_{t-1} - \frac{\alpha_t}{\max\bigl(1, \operatorname{RMS}(U_t)/d\bigr)}\, U_t
+    \theta_t = \theta_{t-1} - \frac{\alpha_t}{\max\bigl(1, \operatorname{RMS}(U_t)/d_{\mathrm{clip}}\bigr)}\, U_t
 
 What the hyperparameters do:
 
 * ``beta2_decay`` :math:`\tau \le 0`: :math:`\hat\beta_{2,1} = 0` (the first step sees
   the gradient alone) and :math:`\hat\beta_{2,t} \to 1`, so the average forgets ever more
   slowly; no bias correction is needed. :math:`\tau = 0` freezes it at :math:`\hat\beta_2 = 0`.
-* ``lr`` :math:`\gamma` caps the *relative* step size :math:`\rho_t`: a step moves a
+* ``lr`` :math:`\eta` caps the *relative* step size :math:`\rho_t`: a step moves a
   tensor by about :math:`\rho_t` times its own RMS (at least :math:`\epsilon_2 \rho_t`,
   so that tensors starting at zero can move).
-* ``d``: update clipping. Whenever the update's RMS exceeds :math:`d` it is scaled down to
-  :math:`d`; this replaces Adam's bias correction and tames a stale second moment.
+* ``d`` (:math:`d_{\mathrm{clip}}`): update clipping. Whenever the update's RMS exceeds
+  :math:`d_{\mathrm{clip}}` it is scaled down to :math:`d_{\mathrm{clip}}`; this replaces Adam's bias correction and tames a stale second moment.
 * ``eps`` :math:`(\epsilon_1, \epsilon_2)`: :math:`\epsilon_1` (``None``: the machine
   epsilon of the parameter's dtype) floors the second-moment estimate; :math:`\epsilon_2`
   floors the parameter scale.
-* ``weight_decay`` :math:`\lambda`: decoupled, as in AdamW, scaled by :math:`\gamma`.
+* ``weight_decay`` :math:`\lambda_{\mathrm{wd}}`: decoupled, as in AdamW, scaled by :math:`\eta`.
 
 Reference: Shazeer & Stern, "Adafactor: Adaptive learning rates with sublinear memory
 cost", ICML 2018. This is torch.optim.Adafactor's variant, which differs from the paper:

@@ -1,40 +1,40 @@
 r"""Adagrad: every coordinate gets its own learning rate, shrinking with the sum of its squared gradients.
 
 With gradient :math:`g_t = \nabla f(\theta_{t-1})` (negated when ``maximize``),
-weight decay :math:`\lambda`, learning rate :math:`\eta`, learning-rate decay
-:math:`\delta`, initial accumulator value :math:`\tau` and :math:`\epsilon`
+weight decay :math:`\lambda_{\mathrm{wd}}`, learning rate :math:`\eta`, learning-rate decay
+``lr_decay``, initial accumulator value :math:`\tau` and :math:`\epsilon`
 (all operations elementwise):
 
 .. math::
 
-    g_t &\leftarrow g_t + \lambda \theta_{t-1} \\
-    G_t &= G_{t-1} + g_t \odot g_t \qquad (G_0 = \tau) \\
-    \eta_t &= \frac{\eta}{1 + (t - 1)\,\delta} \\
-    \theta_t &= \theta_{t-1} - \eta_t \, \frac{g_t}{\sqrt{G_t} + \epsilon}
+    g_t &\leftarrow g_t + \lambda_{\mathrm{wd}} \theta_{t-1} \\
+    s_t &= s_{t-1} + g_t \odot g_t \qquad (s_0 = \tau) \\
+    \eta_t &= \frac{\eta}{1 + (t - 1)\cdot\texttt{lr\_decay}} \\
+    \theta_t &= \theta_{t-1} - \eta_t \, \frac{g_t}{\sqrt{s_t} + \epsilon}
 
-Coordinate :math:`i` moves with the step size :math:`\eta_t / \sqrt{G_{t,i}}`:
+(:math:`s_t` is ``state["sum"]``.) Coordinate :math:`i` moves with the step size :math:`\eta_t / \sqrt{s_{t,i}}`:
 a coordinate whose gradients are large or frequent takes small steps, a rarely
 seen one (a rare word's embedding, a rare feature) keeps a large one. This is
-the diagonal version of the paper's method, which preconditions by
-:math:`G_t^{-1/2}` with :math:`G_t` the full sum of outer products
-:math:`\sum_s g_s g_s^\top`; the regret bounds hold for both.
+the diagonal version of the paper's method; the full-matrix version preconditions by
+the inverse square root of the sum of outer products :math:`\sum_s g_s g_s^\top`; the
+paper proves regret bounds for both.
 
 Hyperparameters:
 
 * ``lr`` (:math:`\eta`): the global step size, divided coordinate by coordinate
-  by :math:`\sqrt{G_t}`; a constant gradient gives steps of size
+  by :math:`\sqrt{s_t}`; a constant gradient gives steps of size
   :math:`\eta/\sqrt{t}`, the rate the convex theory asks for.
-* ``lr_decay`` (:math:`\delta`): an extra :math:`1/t`-style decay of
+* ``lr_decay``: an extra :math:`1/t`-style decay of
   :math:`\eta` (0, the default, turns it off).
-* ``initial_accumulator_value`` (:math:`\tau`): where :math:`G` starts. With
+* ``initial_accumulator_value`` (:math:`\tau`): where :math:`s` starts. With
   :math:`\tau = 0` the first step of every coordinate is :math:`\pm\eta`
   whatever the gradient's size; :math:`\tau > 0` damps the steps while the
   squared gradients seen so far are small next to :math:`\tau`.
-* ``eps`` (:math:`\epsilon`): keeps the division finite where :math:`G` is 0.
-* ``weight_decay`` (:math:`\lambda`): an L2 penalty added to the gradient, so
-  it is rescaled by :math:`1/\sqrt{G_t}` like the rest of the gradient.
+* ``eps`` (:math:`\epsilon`): keeps the division finite where :math:`s` is 0.
+* ``weight_decay`` (:math:`\lambda_{\mathrm{wd}}`): an L2 penalty added to the gradient, so
+  it is rescaled by :math:`1/\sqrt{s_t}` like the rest of the gradient.
 
-Since :math:`G_t` only grows, the steps go to zero: right for convex problems,
+Since :math:`s_t` only grows, the steps go to zero: right for convex problems,
 often too early in deep learning. RMSprop and Adadelta replace the sum by a
 leaky average to fix exactly this.
 

@@ -3,13 +3,13 @@ r"""Adam, and its two best-known repairs: AdamW (decoupled weight decay) and AMS
 Adam keeps two leaky averages per coordinate, of the gradient (momentum) and of
 its square (a scale), and steps along the first divided by the root of the
 second. With gradient :math:`g_t` (negated when ``maximize``), learning rate
-:math:`\eta`, betas :math:`(\beta_1, \beta_2)`, weight decay :math:`\lambda`:
+:math:`\eta`, betas :math:`(\beta_1, \beta_2)`, weight decay :math:`\lambda_{\mathrm{wd}}`:
 
 .. math::
 
-    g_t &\leftarrow g_t + \lambda \theta_{t-1}
+    g_t &\leftarrow g_t + \lambda_{\mathrm{wd}} \theta_{t-1}
         \quad\text{(L2 penalty; with decoupled decay instead }
-        \theta_{t-1} \leftarrow (1 - \eta\lambda)\,\theta_{t-1}\text{)} \\
+        \theta_{t-1} \leftarrow (1 - \eta\lambda_{\mathrm{wd}})\,\theta_{t-1}\text{)} \\
     m_t &= \beta_1 m_{t-1} + (1 - \beta_1)\, g_t, \qquad
     v_t = \beta_2 v_{t-1} + (1 - \beta_2)\, g_t^2 \qquad (m_0 = v_0 = 0) \\
     v_t^{\max} &= \max(v_{t-1}^{\max}, v_t) \quad \text{(AMSGrad only: it then replaces } v_t
@@ -52,12 +52,12 @@ class Adam(Optimizer):
         \hat v_t = \frac{v_t}{1 - \beta_2^t}, \qquad
         \theta_t = \theta_{t-1} - \eta\, \frac{\hat m_t}{\sqrt{\hat v_t} + \epsilon}
 
-    ``weight_decay`` :math:`\lambda` is, by default, an L2 penalty: :math:`\lambda\theta`
+    ``weight_decay`` :math:`\lambda_{\mathrm{wd}}` is, by default, an L2 penalty: :math:`\lambda_{\mathrm{wd}}\theta`
     is added to the gradient, so it enters :math:`m_t` and :math:`v_t` and is divided
     by :math:`\sqrt{\hat v_t}` like the gradient is, so weights whose gradients have
     been large are decayed less than the others. With ``decoupled_weight_decay=True`` (AdamW,
     Loshchilov & Hutter, ICLR 2019) the weights are instead shrunk directly,
-    :math:`\theta \leftarrow (1 - \eta\lambda)\theta`, before the Adam step, the same
+    :math:`\theta \leftarrow (1 - \eta\lambda_{\mathrm{wd}})\theta`, before the Adam step, the same
     relative amount for every weight. As in torch, the shrink is scaled by ``lr``.
 
     Same arguments, defaults, state (``step``, ``exp_avg``, ``exp_avg_sq``, and
@@ -198,7 +198,7 @@ class Adam(Optimizer):
 
 class AdamW(Adam):
     r"""Adam with decoupled weight decay (Loshchilov & Hutter, ICLR 2019):
-    :math:`\theta \leftarrow (1 - \eta\lambda)\,\theta` before each Adam step.
+    :math:`\theta \leftarrow (1 - \eta\lambda_{\mathrm{wd}})\,\theta` before each Adam step.
 
     :class:`Adam` with ``decoupled_weight_decay=True`` always (also after
     ``load_state_dict``) and ``weight_decay=1e-2`` by default, as :class:`torch.optim.AdamW`.

@@ -4,11 +4,11 @@ Adam scales by :math:`(\text{leaky mean of } |g|^2)^{1/2}`. Kingma & Ba let the
 exponent 2 grow to :math:`p \to \infty`, and the leaky :math:`L^p` mean becomes a
 leaky maximum, which needs no bias correction and no square root. With gradient
 :math:`g_t` (negated when ``maximize``), learning rate :math:`\eta`, betas
-:math:`(\beta_1, \beta_2)`, weight decay :math:`\lambda`:
+:math:`(\beta_1, \beta_2)`, weight decay :math:`\lambda_{\mathrm{wd}}`:
 
 .. math::
 
-    g_t &\leftarrow g_t + \lambda \theta_{t-1} \\
+    g_t &\leftarrow g_t + \lambda_{\mathrm{wd}} \theta_{t-1} \\
     m_t &= \beta_1 m_{t-1} + (1 - \beta_1)\, g_t \qquad (m_0 = 0) \\
     u_t &= \max\big(\beta_2 u_{t-1},\ |g_t| + \epsilon\big) \qquad (u_0 = 0) \\
     \theta_t &= \theta_{t-1} - \frac{\eta}{1 - \beta_1^t}\, \frac{m_t}{u_t}

@@ -2,14 +2,14 @@ r"""Lion: the sign of an interpolated momentum (Chen et al., 2023).
 
 Lion ("EvoLved Sign Momentum") was found by a program search over update rules,
 not derived. With gradient :math:`g_t` (negated when ``maximize``), learning rate
-:math:`\eta`, betas :math:`(\beta_1, \beta_2)` and weight decay :math:`\lambda_{wd}`,
+:math:`\eta`, betas :math:`(\beta_1, \beta_2)` and weight decay :math:`\lambda_{\mathrm{wd}}`,
 the paper's Algorithm 2 is
 
 .. math::
 
     u_t &= \beta_1 m_{t-1} + (1 - \beta_1)\, g_t
         \qquad\text{(interpolate: the direction of this step)} \\
-    \theta_t &= \theta_{t-1} - \eta\,\big(\operatorname{sign}(u_t) + \lambda_{wd}\,\theta_{t-1}\big) \\
+    \theta_t &= \theta_{t-1} - \eta\,\big(\operatorname{sign}(u_t) + \lambda_{\mathrm{wd}}\,\theta_{t-1}\big) \\
     m_t &= \beta_2 m_{t-1} + (1 - \beta_2)\, g_t
         \qquad\text{(the momentum that is kept, with a longer memory)}
 
@@ -23,8 +23,8 @@ keeping :math:`c_t` for schedule-free's averaging weight). Three consequences:
   after a sudden large gradient it can reach about :math:`(1-\beta_1)/\sqrt{1-\beta_2}`, Kingma & Ba
   2015, section 2.1). So Lion's learning rate is
   typically 3-10x smaller than AdamW's, and, since decoupled weight decay shrinks by
-  :math:`\eta\lambda_{wd}` per step, its ``weight_decay`` is 3-10x larger to keep the product
-  :math:`\eta\lambda_{wd}` the same.
+  :math:`\eta\lambda_{\mathrm{wd}}` per step, its ``weight_decay`` is 3-10x larger to keep the product
+  :math:`\eta\lambda_{\mathrm{wd}}` the same.
 * :math:`\beta_1 = 0.9 < \beta_2 = 0.99`: the step uses a fresher mix of the gradient
   than the momentum that is carried forward.
 
@@ -42,14 +42,14 @@ __all__ = ["Lion"]
 
 
 class Lion(Optimizer):
-    r"""Lion (Chen et al., NeurIPS 2023): :math:`\theta \leftarrow \theta - \eta(\operatorname{sign}(\beta_1 m + (1-\beta_1) g) + \lambda_{wd}\theta)`,
+    r"""Lion (Chen et al., NeurIPS 2023): :math:`\theta \leftarrow \theta - \eta(\operatorname{sign}(\beta_1 m + (1-\beta_1) g) + \lambda_{\mathrm{wd}}\theta)`,
     then :math:`m \leftarrow \beta_2 m + (1 - \beta_2) g`.
 
     torch.optim has no Lion; the arguments follow the paper and the authors' code
     (``lr=1e-4``, ``betas=(0.9, 0.99)``, ``weight_decay=0.0``), with torch's keyword-only
     ``maximize`` and ``foreach``, torch's wording for errors, and one state tensor,
     ``exp_avg`` (the momentum :math:`m`), as Adam names its first moment. The weight decay
-    is decoupled, as in AdamW: :math:`\theta \leftarrow (1 - \eta\lambda_{wd})\theta` before the sign step.
+    is decoupled, as in AdamW: :math:`\theta \leftarrow (1 - \eta\lambda_{\mathrm{wd}})\theta` before the sign step.
     """
 
     def __init__(self, params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0, *, maximize=False, foreach=None):

@@ -26,13 +26,13 @@ singular value :math:`s \ge 2\cdot 10^{-3}` (relative to :math:`\|M\|_F`) into a
 :math:`s = 10^{-3}` ends at 0.47, :math:`s = 10^{-4}` at 0.05.
 
 The step (momentum :math:`\beta`, learning rate :math:`\eta`, decoupled weight decay
-:math:`\lambda_{wd}`):
+:math:`\lambda_{\mathrm{wd}}`):
 
 .. math::
 
     M_t &= \beta M_{t-1} + G_t \quad\text{(kept, as torch does, as the lerp } M_t = \beta M_{t-1} + (1-\beta) G_t\text{)} \\
     \tilde M_t &= G_t + \beta M_t \ \text{(Nesterov, as a lerp too)} \quad\text{or}\quad M_t \\
-    W_t &= (1 - \eta\lambda_{wd})\,W_{t-1} - \eta' \, \mathrm{NS}_5(\tilde M_t),
+    W_t &= (1 - \eta\lambda_{\mathrm{wd}})\,W_{t-1} - \eta' \, \mathrm{NS}_5(\tilde M_t),
     \qquad \eta' = \eta \sqrt{\max(1, m/n)} \ \text{("original") or } 0.2\eta\sqrt{\max(m, n)}
 
 The orthogonalized update has RMS about :math:`1/\sqrt{\max(m, n)}` (:math:`\min(m, n)` singular

@@ -3,32 +3,34 @@ r"""NAdam: Adam with Nesterov momentum.
 Nesterov's idea is to take the momentum step first and look at the gradient
 where it lands. Dozat folds this into Adam by using, at step :math:`t`, the
 momentum of step :math:`t+1` already: the numerator mixes the next momentum
-:math:`\mu_{t+1} m_t` with the fresh gradient :math:`(1-\mu_t) g_t`. The momentum
-coefficient follows a warm-up schedule :math:`\mu_t` that rises from
-:math:`\beta_1/2` towards :math:`\beta_1`. With gradient :math:`g_t` (negated when
+:math:`\beta_{1,t+1} m_t` with the fresh gradient :math:`(1-\beta_{1,t}) g_t`. The momentum
+coefficient follows a warm-up schedule :math:`\beta_{1,t}` that rises from
+:math:`\beta_1/2` towards :math:`\beta_1`. (Dozat, and torch's code, call the schedule
+:math:`\mu_t`, hence torch's state key ``mu_product``; the course keeps :math:`\mu` for the
+strong-convexity constant.) With gradient :math:`g_t` (negated when
 ``maximize``), learning rate :math:`\eta`, betas :math:`(\beta_1, \beta_2)`,
-momentum decay :math:`\psi`, weight decay :math:`\lambda`:
+momentum decay :math:`\psi`, weight decay :math:`\lambda_{\mathrm{wd}}`:
 
 .. math::
 
-    g_t &\leftarrow g_t + \lambda \theta_{t-1}
-        \quad\text{(or, decoupled, } \theta_{t-1} \leftarrow (1 - \eta\lambda)\,\theta_{t-1}\text{)} \\
-    \mu_t &= \beta_1 \big(1 - \tfrac12\, 0.96^{\,t\psi}\big), \qquad
-    \Pi_t = \textstyle\prod_{i=1}^{t} \mu_i \\
+    g_t &\leftarrow g_t + \lambda_{\mathrm{wd}} \theta_{t-1}
+        \quad\text{(or, decoupled, } \theta_{t-1} \leftarrow (1 - \eta\lambda_{\mathrm{wd}})\,\theta_{t-1}\text{)} \\
+    \beta_{1,t} &= \beta_1 \big(1 - \tfrac12\, 0.96^{\,t\psi}\big), \qquad
+    \Pi_t = \textstyle\prod_{i=1}^{t} \beta_{1,i} \\
     m_t &= \beta_1 m_{t-1} + (1 - \beta_1)\, g_t, \qquad
     v_t = \beta_2 v_{t-1} + (1 - \beta_2)\, g_t^2 \qquad (m_0 = v_0 = 0) \\
-    \hat m_t &= \frac{\mu_{t+1}\, m_t}{1 - \Pi_{t+1}} + \frac{(1 - \mu_t)\, g_t}{1 - \Pi_t}, \qquad
+    \hat m_t &= \frac{\beta_{1,t+1}\, m_t}{1 - \Pi_{t+1}} + \frac{(1 - \beta_{1,t})\, g_t}{1 - \Pi_t}, \qquad
     \hat v_t = \frac{v_t}{1 - \beta_2^t} \\
     \theta_t &= \theta_{t-1} - \eta\, \frac{\hat m_t}{\sqrt{\hat v_t} + \epsilon}
 
 * ``lr`` :math:`\eta` (default 2e-3) and ``betas``, ``eps``: as in Adam.
-* ``momentum_decay`` :math:`\psi` (default 4e-3): how fast :math:`\mu_t` warms up;
-  :math:`\mu_t` is within 1% of :math:`\beta_1` after about :math:`\log(0.02)/(\psi\log 0.96)`
+* ``momentum_decay`` :math:`\psi` (default 4e-3): how fast :math:`\beta_{1,t}` warms up;
+  :math:`\beta_{1,t}` is within 1% of :math:`\beta_1` after about :math:`\log(0.02)/(\psi\log 0.96)`
   steps (about 24 000 by default).
 * ``weight_decay``: an L2 penalty, or with ``decoupled_weight_decay=True`` a direct
   shrink of the weights as in AdamW ("NAdamW").
 
-The running product :math:`\Pi_t` is kept in ``state["mu_product"]``, a 0-dim CPU
+The running product :math:`\Pi_t` is kept in ``state["mu_product"]`` (torch's name), a 0-dim CPU
 tensor like ``step`` (float32 unless float64 is the default dtype).
 
 References: Dozat, "Incorporating Nesterov momentum into Adam" (ICLR workshop 2016);
@@ -76,7 +78,7 @@ class NAdam(Optimizer):
         state["exp_avg_sq"] = torch.zeros_like(param, memory_format=torch.preserve_format)
 
     def momentum_schedule(self, step, group):
-        """The momentum coefficients :math:`(\\mu_t, \\mu_{t+1})` of step ``t``."""
+        """The momentum coefficients :math:`(\\beta_{1,t}, \\beta_{1,t+1})` of step ``t`` (torch's ``mu``, ``mu_next``)."""
         beta1, psi = group["betas"][0], group["momentum_decay"]
         return (beta1 * (1.0 - 0.5 * (0.96 ** (step * psi))),
                 beta1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * psi))))

@@ -1,23 +1,23 @@
 r"""RMSprop: divide the gradient by a running average of its recent magnitude.
 
 With gradient :math:`g_t = \nabla f(\theta_{t-1})` (negated when ``maximize``),
-weight decay :math:`\lambda`, smoothing constant :math:`\alpha`, momentum
-:math:`\mu`, learning rate :math:`\eta` and :math:`\epsilon` (all operations
+weight decay :math:`\lambda_{\mathrm{wd}}`, smoothing constant :math:`\alpha`, momentum
+:math:`\beta`, learning rate :math:`\eta` and :math:`\epsilon` (all operations
 elementwise):
 
 .. math::
 
-    g_t &\leftarrow g_t + \lambda \theta_{t-1} \\
+    g_t &\leftarrow g_t + \lambda_{\mathrm{wd}} \theta_{t-1} \\
     v_t &= \alpha\, v_{t-1} + (1 - \alpha)\, g_t^2 \qquad (v_0 = 0) \\
-    m_t &= \alpha\, m_{t-1} + (1 - \alpha)\, g_t \qquad (m_0 = 0;\ \text{centered only}) \\
-    s_t &= \sqrt{v_t - m_t^2} + \epsilon \ \text{(centered)}
-        \quad\text{or}\quad s_t = \sqrt{v_t} + \epsilon \\
-    b_t &= \mu\, b_{t-1} + g_t / s_t \qquad (b_0 = 0) \\
-    \theta_t &= \theta_{t-1} - \eta\, b_t
+    \bar g_t &= \alpha\, \bar g_{t-1} + (1 - \alpha)\, g_t \qquad (\bar g_0 = 0;\ \text{centered only}) \\
+    r_t &= \sqrt{v_t - \bar g_t^2} + \epsilon \ \text{(centered)}
+        \quad\text{or}\quad r_t = \sqrt{v_t} + \epsilon \\
+    m_t &= \beta\, m_{t-1} + g_t / r_t \qquad (m_0 = 0) \\
+    \theta_t &= \theta_{t-1} - \eta\, m_t
 
-(with :math:`\mu = 0` this is :math:`\theta_t = \theta_{t-1} - \eta\, g_t / s_t`).
-State: :math:`v` is ``square_avg``, :math:`m` is ``grad_avg`` (only when
-``centered``), :math:`b` is ``momentum_buffer`` (only when ``momentum > 0``).
+(with :math:`\beta = 0` this is :math:`\theta_t = \theta_{t-1} - \eta\, g_t / r_t`).
+State: :math:`v` is ``square_avg``, :math:`\bar g` is ``grad_avg`` (only when
+``centered``), :math:`m` is ``momentum_buffer`` (only when ``momentum > 0``).
 
 Adagrad divides by the root of the *sum* of all past squared gradients, so its
 steps only shrink. Hinton's fix: divide by the root of a leaky *average*
@@ -28,21 +28,21 @@ so the step size follows the current scale of the gradient. It is also
 one batch.
 
 The centered variant (Graves, 2013) subtracts the squared running mean of the
-gradient, so :math:`v_t - m_t^2` estimates the gradient's *variance*:
+gradient, so :math:`v_t - \bar g_t^2` estimates the gradient's *variance*:
 coordinates with a steady gradient get larger steps than noisy ones of the
 same magnitude. Graves uses it with momentum, as here.
 
 Hyperparameters:
 
-* ``lr`` (:math:`\eta`): the step size; since :math:`g/s` is roughly of size 1,
+* ``lr`` (:math:`\eta`): the step size; since :math:`g/r` is roughly of size 1,
   it is close to the size of each coordinate's step.
 * ``alpha`` (:math:`\alpha`): the smoothing constant of the averages (Hinton
   suggests 0.9; torch's default 0.99 averages over about 100 steps).
 * ``eps`` (:math:`\epsilon`): added *after* the square root (TensorFlow and
   Graves put it inside); it bounds the step where :math:`v` is tiny.
-* ``momentum`` (:math:`\mu`): heavy-ball momentum on the rescaled gradient.
+* ``momentum`` (:math:`\beta`): heavy-ball momentum on the rescaled gradient.
 * ``centered``: normalize by the estimated standard deviation instead of the RMS.
-* ``weight_decay`` (:math:`\lambda`): an L2 penalty added to the gradient.
+* ``weight_decay`` (:math:`\lambda_{\mathrm{wd}}`): an L2 penalty added to the gradient.
 
 References: Tieleman & Hinton, "Lecture 6.5 - rmsprop: Divide the gradient by
 a running average of its recent magnitude", COURSERA: Neural Networks for

@@ -49,7 +49,7 @@ training (``step`` refuses to run otherwise) and ``eval()`` before evaluating.
 **AdamW** variant: the gradient is divided by Adam's bias-corrected
 :math:`\sqrt{\hat v_t} + \epsilon` before it enters :math:`z` and :math:`y`, and
 :math:`\beta_1` plays :math:`\beta`'s part (there is no first moment: the averaging replaces it);
-the weight decay :math:`\lambda_{wd} y` is added after that division.
+the weight decay :math:`\lambda_{\mathrm{wd}} y` is added after that division.
 
 ``warmup_steps``: the step size ramps up linearly, :math:`\eta_t = \eta \min(1, t/\text{warmup})`.
 

@@ -1,14 +1,16 @@
 r"""Stochastic gradient descent, with momentum (heavy ball) and Nesterov momentum.
 
 With gradient :math:`g_t = \nabla f(\theta_{t-1})` (negated when ``maximize``),
-weight decay :math:`\lambda`, momentum :math:`\mu`, dampening :math:`\tau`:
+weight decay :math:`\lambda_{\mathrm{wd}}`, momentum :math:`\beta`, dampening :math:`\tau`:
 
 .. math::
 
-    g_t &\leftarrow g_t + \lambda \theta_{t-1} \\
-    b_t &= \mu b_{t-1} + (1 - \tau) g_t \qquad (b_1 = g_1) \\
-    d_t &= g_t + \mu b_t \ \text{(Nesterov)} \quad\text{or}\quad d_t = b_t \\
+    g_t &\leftarrow g_t + \lambda_{\mathrm{wd}} \theta_{t-1} \\
+    m_t &= \beta m_{t-1} + (1 - \tau) g_t \qquad (m_1 = g_1) \\
+    d_t &= g_t + \beta m_t \ \text{(Nesterov)} \quad\text{or}\quad d_t = m_t \\
     \theta_t &= \theta_{t-1} - \eta\, d_t
+
+(:math:`m_t` is ``state["momentum_buffer"]``.)
 
 This is torch's form of momentum (the learning rate multiplies the buffer, it is
 not inside it) and Sutskever et al.'s (ICML 2013) form of Nesterov, rewritten so

@@ -9,18 +9,21 @@ Adam to SGD", Algorithm 1). In the Adam phase, with :math:`g_k` the gradient,
     p_k = -\alpha\,\frac{\sqrt{1-\beta_2^k}}{1-\beta_1^k}\,\frac{m_k}{\sqrt{a_k}+\epsilon},\qquad
     w_k = w_{k-1} + p_k .
 
-Which SGD learning rate :math:`\gamma` would have made the same progress? Asking that
-the SGD step :math:`-\gamma g_k` projected on :math:`p_k` equal :math:`p_k` gives the
-**projected learning rate**
+(:math:`a_k` and :math:`v_k` below are the paper's names: :math:`a_k` is Adam's second
+moment, torch's ``exp_avg_sq``.) Which SGD learning rate :math:`\gamma` would have made
+the same progress? Asking that the SGD step :math:`-\gamma g_k` projected on :math:`p_k`
+equal :math:`p_k` gives the **projected learning rate** :math:`\gamma_k`, and the optimizer
+keeps its running average :math:`\bar\gamma_k` (the paper calls it :math:`\lambda_k`; the
+course keeps :math:`\lambda` for eigenvalues):
 
 .. math::
     \gamma_k = \frac{p_k^\top p_k}{-p_k^\top g_k}\quad(\text{when } p_k^\top g_k \ne 0),\qquad
-    \lambda_k = \beta_2 \lambda_{k-1} + (1-\beta_2)\gamma_k .
+    \bar\gamma_k = \beta_2 \bar\gamma_{k-1} + (1-\beta_2)\gamma_k \quad (\bar\gamma_0 = 0).
 
 When the bias-corrected average agrees with the newest estimate,
-:math:`k > 1` and :math:`|\lambda_k/(1-\beta_2^k) - \gamma_k| < \varepsilon_{\text{switch}}`, the
+:math:`k > 1` and :math:`|\bar\gamma_k/(1-\beta_2^k) - \gamma_k| < \varepsilon_{\text{switch}}`, the
 optimizer switches for good to SGD with momentum and learning rate
-:math:`\Lambda = \lambda_k / (1-\beta_2^k)`:
+:math:`\Lambda = \bar\gamma_k / (1-\beta_2^k)`:
 
 .. math::
     v_k = \beta_1 v_{k-1} + g_k,\quad v = 0 \text{ at the switch},\qquad
@@ -35,7 +38,7 @@ the switch happens depends on the problem and the noise: report it, do not assum
 
 State: per parameter ``step``, ``exp_avg`` (:math:`m`), ``exp_avg_sq`` (:math:`a`),
 ``momentum_buffer`` (:math:`v`, after the switch); per group ``phase`` (``"adam"`` or
-``"sgd"``), ``proj_lr_avg`` (:math:`\lambda`), ``sgd_lr`` (:math:`\Lambda`) and
+``"sgd"``), ``proj_lr_avg`` (:math:`\bar\gamma_k`), ``sgd_lr`` (:math:`\Lambda`) and
 ``switched_at`` (the step of the switch, or ``None``).
 """
 
