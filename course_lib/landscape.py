@@ -147,7 +147,7 @@ def train_full_batch(mlp: MLP, X, y, theta0: torch.Tensor, steps: int = 1500, lr
 
 @torch.no_grad()
 def interpolate(loss_fn, start: torch.Tensor, end: torch.Tensor, alphas) -> torch.Tensor:
-    r""":math:`L((1-\alpha)\,\theta_0 + \alpha\,\theta_1)` for every ``alpha`` (one batched call of ``loss_fn``)."""
+    r""":math:`f((1-\alpha)\,\theta_0 + \alpha\,\theta_1)` for every ``alpha`` (one batched call of ``loss_fn``)."""
     alphas = torch.as_tensor(alphas, dtype=start.dtype)
     thetas = (1 - alphas)[:, None] * start + alphas[:, None] * end
     return loss_fn(thetas)
@@ -159,7 +159,10 @@ def filter_normalized_direction(mlp: MLP, theta: torch.Tensor, seed: int = 0, *,
     For a fully connected layer a *filter* is one output unit's incoming weights, a row of ``W``:
     :math:`d_{ij} \leftarrow d_{ij}\,\lVert\theta_{i\cdot}\rVert / \lVert d_{i\cdot}\rVert`. Biases are set
     to zero unless ``biases=True`` (then each bias entry gets the magnitude of ``theta``'s), as Li et al. do.
-    This makes the picture insensitive to the scale symmetries of the network.
+    For a ReLU network (Dinh et al. 2017's rescaling of one layer by :math:`c` and the next by :math:`1/c`)
+    or one with batch normalization, the picture is then the same for parameters that such a rescaling maps
+    into each other; a tanh network (this module's :class:`MLP`) has no such symmetry, so there it is a
+    convention of scale.
     """
     gen = torch.Generator().manual_seed(seed)
     d = torch.randn(theta.shape, generator=gen, dtype=theta.dtype)
