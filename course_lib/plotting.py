@@ -33,7 +33,7 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
 __all__ = ["DPI", "HIDPI", "COLUMN", "MAP_CMAP", "PALETTE", "OPTIMIZER_STYLES", "optimizer_style", "optimizer_color",
-           "use_course_style", "subplots", "new_figure", "legend_below", "colorbar", "contour", "trajectory",
+           "use_course_style", "subplots", "new_figure", "legend_below", "under_axes", "LEGEND_DROP", "colorbar", "contour", "trajectory",
            "loss_curve", "mark_diverged", "rate_vs_lr"]
 
 # Plots of course_lib.surfaces live in course_lib.surface_plots (one idea per module) and are
@@ -183,21 +183,38 @@ def new_figure(ncols: int = 1, nrows: int = 1, width: float = 4.0, height: float
     extra = 0.22 * legend_rows
     fig_w, fig_h = width * ncols, height * nrows + extra
     fig = Figure(figsize=(fig_w, fig_h), dpi=DPI)
-    fig.subplots_adjust(left=0.62 / fig_w, right=1 - 0.12 / fig_w, bottom=(0.5 + extra) / fig_h,
+    fig.subplots_adjust(left=0.62 / fig_w, right=1 - 0.3 / fig_w, bottom=(0.5 + extra) / fig_h,
                         top=1 - 0.3 / fig_h, wspace=0.42, hspace=0.4)
     axes = fig.subplots(nrows, ncols, squeeze=False)
     return fig, (axes[0, 0] if axes.size == 1 else axes.ravel())
 
 
-def legend_below(ax: Axes, *, ncol: int | None = None, handles=None, labels=None) -> Axes:
-    """The legend of ``ax`` under its x label, outside the data (room: ``new_figure(..., legend_rows=k)``)."""
+LEGEND_DROP = 0.5
+"""Inches from the bottom of the axes to the top of a legend under them: below the tick labels and the x label."""
+
+
+def under_axes(ax: Axes, drop: float = LEGEND_DROP, across: bool = False):
+    """Coordinates whose (0.5, 0) is ``drop`` inches under the middle of the bottom of ``ax`` (of the figure's
+    width, ``across``): fixed to the axes, so it holds when a colour bar or a layout engine moves them."""
+    from matplotlib.transforms import blended_transform_factory, offset_copy
+
+    base = blended_transform_factory(ax.figure.transFigure, ax.transAxes) if across else ax.transAxes
+    return offset_copy(base, fig=ax.figure, y=-drop, units="inches")
+
+
+def legend_below(ax: Axes, *, ncol: int | None = None, across: bool = False, drop: float = LEGEND_DROP,
+                 handles=None, labels=None) -> Axes:
+    """The legend of ``ax`` outside the data, its top ``drop`` inches under the axes (below the x label)
+    whatever their height, centred under ``ax`` or, ``across``, under the whole figure (the key of several
+    plots). Room: ``new_figure(..., legend_rows=k)``, or a layout engine."""
     if handles is None:
         handles, labels = ax.get_legend_handles_labels()
     if not handles:
         return ax
     ncol = ncol or min(len(handles), 2)
-    ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=ncol, frameon=False,
-              borderaxespad=0.0, handlelength=1.8, columnspacing=1.0)
+    ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0),
+              bbox_transform=under_axes(ax, drop, across), ncol=ncol, frameon=False, borderaxespad=0.0,
+              handlelength=1.8, columnspacing=1.0)
     return ax
 
 

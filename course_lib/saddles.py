@@ -198,8 +198,8 @@ def saddle_race_update(step: int = RACE_STEPS, start: tuple = RACE_START, steps:
     """
     from matplotlib.ticker import MaxNLocator
 
-    from .plotting import new_figure
-    from .surface_plots import surface_image
+    from .plotting import new_figure, optimizer_style
+    from .surface_plots import legend_across, right_margin, surface_image
     from .surfaces import get_surface
     from .widgets.race import RACERS
 
@@ -210,28 +210,30 @@ def saddle_race_update(step: int = RACE_STEPS, start: tuple = RACE_START, steps:
         step = int(min(max(int(step), 0), steps))
     except (TypeError, ValueError):
         step = steps
-    fig, (ax_map, ax_dist) = new_figure(2, width=3.8, height=3.3)
+    columns = 4  # the legend: under both plots, in four columns
+    fig, (ax_map, ax_dist) = new_figure(2, width=3.8, height=3.3, legend_rows=max(1, -(-len(runs) // columns)))
+    right_margin(fig)
     surface_image(surface, ax_map)
     (x0, x1), (y0, y1) = surface.bounds
     for key, traj in runs.items():
-        color = f"C{list(RACERS).index(key) % 10}"
+        style = optimizer_style(key)  # the optimizer's colour and line style, as in every notebook
         pts = traj.points[:step + 1]
         pts = pts[torch.isfinite(pts).all(dim=1)]
-        ax_map.plot(pts[:, 0], pts[:, 1], color=color, linewidth=1.2)
-        ax_map.plot(pts[-1:, 0], pts[-1:, 1], "o", color=color, markersize=4)
+        ax_map.plot(pts[:, 0], pts[:, 1], linewidth=1.2, **style)
+        ax_map.plot(pts[-1:, 0], pts[-1:, 1], "o", color=style["color"], markersize=4)
         dist = torch.linalg.vector_norm(traj.points, dim=1)
-        ax_dist.plot(range(len(dist)), dist, color=color, linewidth=0.6, alpha=0.35)
-        ax_dist.plot(range(step + 1), dist[:step + 1], color=color, linewidth=1.3,
-                     label=f"{RACERS[key].label}: {float(dist[step]):.3g}")
+        ax_dist.plot(range(len(dist)), dist, linewidth=0.6, alpha=0.35, **style)
+        ax_dist.plot(range(step + 1), dist[:step + 1], linewidth=1.3,
+                     label=f"{RACERS[key].label}: {float(dist[step]):.3g}", **style)
     ax_map.set_xlim(x0, x1)
     ax_map.set_ylim(y0, y1)
-    ax_map.set_title(f"x² - y², step {step}", fontsize=9, y=1.0)
+    ax_map.set_title(f"f = θ₁² − θ₂², step {step}", y=1.0)
     ax_dist.set_yscale("log")
     ax_dist.axvline(step, color="gray", linewidth=0.8, linestyle=":")
-    ax_dist.set_xlabel("step")
-    ax_dist.set_ylabel("distance from the saddle")
-    ax_dist.set_title(f"start ({start[0]:.3g}, {start[1]:.3g})", fontsize=9, y=1.0)
-    ax_dist.legend(fontsize=6, loc="lower right", framealpha=0.8)
+    ax_dist.set_xlabel("step $k$")
+    ax_dist.set_ylabel(r"distance from the saddle $\|\theta_k\|$")
+    ax_dist.set_title(f"start ({start[0]:.3g}, {start[1]:.3g}); legend: distance at step {step}", y=1.0)
+    legend_across(fig, ax_dist, ncol=columns)
     for axis in (ax_map.xaxis, ax_map.yaxis, ax_dist.xaxis):
         axis.set_major_locator(MaxNLocator(4))
     return fig
@@ -241,9 +243,9 @@ def saddle_race_panel(steps: int = RACE_STEPS, start: tuple = RACE_START, optimi
     """A step slider over the precomputed race (:func:`saddle_race_update`), built with ``build_panel``."""
     import ipywidgets as widgets
 
-    from .widgets._panel import build_panel, slider_style
+    from .widgets._panel import build_panel, label, slider_style
 
-    controls = {"step": widgets.IntSlider(value=min(40, steps), min=0, max=steps, step=1, description="step",
+    controls = {"step": widgets.IntSlider(value=min(40, steps), min=0, max=steps, step=1, description=label("step"),
                                           **slider_style())}
     return build_panel(saddle_race_update, controls,
                        fixed={"start": tuple(start), "steps": steps, "optimizers": tuple(optimizers)})

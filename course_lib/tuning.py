@@ -264,12 +264,18 @@ def comparison_table(sweeps: dict, tol: float = 0.02, digits: int = 4) -> str:
 def plot_sensitivity(sweeps: dict, table: str = "val_accuracy", ax=None, *, log_y: bool | None = None):
     """Mean +- std over seeds of ``table`` against the learning rate, one line per optimizer; the chosen rate marked.
 
-    Diverged runs are left out of the mean (a gap where every seed diverged). Returns the axes.
+    Each optimizer is drawn in its course-wide colour and line style (:func:`course_lib.plotting.optimizer_style`;
+    a name it does not know takes the next colour of the cycle); the legend sits under the axes, outside the
+    curves. Diverged runs are left out of the mean (a gap where every seed diverged). Returns the axes.
     """
+    from .plotting import legend_below
+    from .surface_plots import path_styles
+
     if ax is None:
         from .plotting import subplots
 
         _, ax = subplots(width=5.5, height=3.6)
+    styles = path_styles(sweeps)
     for k, (name, s) in enumerate(sweeps.items()):
         vals = getattr(s, table).clone()
         vals[s.diverged] = math.nan
@@ -277,13 +283,13 @@ def plot_sensitivity(sweeps: dict, table: str = "val_accuracy", ax=None, *, log_
         n_ok = (~torch.isnan(vals)).sum(1)
         std = torch.where(n_ok > 1, torch.sqrt(((vals - mean[:, None]) ** 2).nansum(1) / (n_ok - 1).clamp(min=1)),
                           torch.zeros_like(mean))
-        line, = ax.plot(s.lrs, mean.numpy(), marker="o", ms=3, label=name, lw=1.3)
+        line, = ax.plot(s.lrs, mean.numpy(), marker="o", ms=3, label=name, lw=1.3, **styles[k])
         ax.fill_between(s.lrs, (mean - std).numpy(), (mean + std).numpy(), color=line.get_color(), alpha=0.15)
         ax.plot([s.best_lr], [mean[s.best].item()], marker="*", ms=10, color=line.get_color())
     ax.set_xscale("log")
     if log_y if log_y is not None else table.endswith("loss"):
         ax.set_yscale("log")
-    ax.set_xlabel("learning rate")
-    ax.set_ylabel(table.replace("_", " ") + " (mean +- std over seeds)")
-    ax.legend(fontsize=7, ncol=2)
+    ax.set_xlabel(r"learning rate $\eta$")
+    ax.set_ylabel(table.replace("_", " ").replace("val ", "validation ") + "\n(mean ± std over seeds)")
+    legend_below(ax, ncol=min(len(sweeps), 4))
     return ax

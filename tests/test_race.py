@@ -13,6 +13,7 @@ import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from course_lib import widgets  # noqa: E402
+from figure_helpers import check_course_style, data_axes, line_styles  # noqa: E402
 from course_lib.surfaces import SURFACES  # noqa: E402
 from course_lib.widgets.race import DEFAULT_RACE, RACERS, SURFACE_LRS, _race, default_lr, race_update  # noqa: E402
 
@@ -46,7 +47,7 @@ def test_registered_in_widgets():
 @pytest.mark.parametrize("surface", list(SURFACES))
 def test_one_line_per_optimizer_on_every_surface(surface):
     fig = race_update(surface)
-    assert isinstance(fig, Figure) and len(fig.axes) == 2
+    assert isinstance(fig, Figure) and len(data_axes(fig)) == 2
     assert len(path_lines(fig)) == len(DEFAULT_RACE) == len(loss_labels(fig))
     assert all(len(line.get_xdata()) > 1 for line in path_lines(fig))
     assert not fig.texts, f"{surface}: {all_text(fig)}"  # no problem reported
@@ -62,14 +63,14 @@ def test_learning_rates_and_start_change_the_picture():
     base = race_update("rosenbrock", optimizers=("adam",))
     faster = race_update("rosenbrock", optimizers=("adam",), lr_adam=0.2)
     moved = race_update("rosenbrock", x=0.5, y=2.0, optimizers=("adam",))
-    assert "lr 0.05" in loss_labels(base)[0] and "lr 0.2" in loss_labels(faster)[0]
+    assert "η = 0.05" in loss_labels(base)[0] and "η = 0.2" in loss_labels(faster)[0]
     assert png(base) != png(faster) and png(base) != png(moved)
     assert path_lines(moved)[0].get_xdata()[0] == 0.5
 
 
 def test_divergence_is_drawn_not_raised():
     fig = race_update("quadratic", optimizers=("sgd", "adam"), lr_sgd=2.5, steps=100)
-    assert "GD, lr 2.5: diverged at step" in all_text(fig)
+    assert "GD, η = 2.5: diverged at step" in all_text(fig)
     assert len(path_lines(fig)) == 2 and all(len(line.get_xdata()) >= 1 for line in path_lines(fig))
     fig = race_update("saddle", optimizers=("sgd", "momentum"), steps=300)  # unbounded below: everyone leaves
     assert all_text(fig).count("diverged at step") == 2

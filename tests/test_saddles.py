@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from course_lib import saddles
+from figure_helpers import check_course_style, data_axes
 
 
 @pytest.mark.parametrize("eigs, kind", [((1.0, 2.0), "minimum"), ((-1.0, -2.0), "maximum"), ((-1.0, 1.0), "strict saddle"),
@@ -66,7 +67,7 @@ def test_chain_times_grow_geometrically():
 
 def test_saddle_race_update_and_panel():
     fig = saddles.saddle_race_update(10, steps=30)
-    assert len(fig.axes) == 2 and len(fig.axes[1].get_legend().get_texts()) == 7
+    assert len(data_axes(fig)) == 2 and len(fig.axes[1].get_legend().get_texts()) == 7
     assert saddles.saddle_race_update(-5, steps=30).axes[0].get_title().endswith("step 0")
     assert saddles.saddle_race_update("x", steps=30).axes[0].get_title().endswith("step 30")
     panel = saddles.saddle_race_panel(steps=30)

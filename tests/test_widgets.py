@@ -10,7 +10,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from figure_helpers import png, texts, drawn_points  # noqa: E402
+from figure_helpers import check_course_style, data_axes, drawn_points, png, texts  # noqa: E402
 from course_lib import plotting, widgets  # noqa: E402
 from course_lib.quadratics import ill_conditioned_quadratic  # noqa: E402
 
@@ -29,8 +29,8 @@ def test_update_functions_draw(name):
     for values in cases:
         fig = update(**values)
         assert isinstance(fig, Figure)
-        assert len(fig.axes) >= 2
-        assert all(drawn_points(ax) > 0 for ax in fig.axes), f"{name}{values}: an axes is empty"
+        assert len(data_axes(fig)) >= 2
+        assert all(drawn_points(ax) > 0 for ax in data_axes(fig)), f"{name}{values}: an axes is empty"
         assert "diverged" not in texts(fig)
         assert png(fig)[:4] == b"\x89PNG"
 

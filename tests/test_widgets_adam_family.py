@@ -11,7 +11,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from figure_helpers import png, texts, drawn_points  # noqa: E402
+from figure_helpers import check_course_style, data_axes, drawn_points, png, texts  # noqa: E402
 from course_lib.widgets import adam_family  # noqa: E402
 from course_lib.widgets.adam_family import ADAM_SURFACES, adam_panel, adam_update, step_bound  # noqa: E402
 
@@ -21,8 +21,8 @@ from course_lib.widgets.adam_family import ADAM_SURFACES, adam_panel, adam_updat
                                     dict(surface="quartic_saddle", lr=0.05, steps=60)])
 def test_update_runs_and_draws(values):
     fig = adam_update(**values)
-    assert isinstance(fig, Figure) and len(fig.axes) == 3
-    assert all(drawn_points(ax) > 0 for ax in fig.axes), f"{values}: an axes is empty"
+    assert isinstance(fig, Figure) and len(data_axes(fig)) == 3
+    assert all(drawn_points(ax) > 0 for ax in data_axes(fig)), f"{values}: an axes is empty"
     assert "diverged" not in texts(fig)
     assert png(fig)[:4] == b"\x89PNG"
 
@@ -30,7 +30,7 @@ def test_update_runs_and_draws(values):
 @pytest.mark.parametrize("surface", ADAM_SURFACES)
 def test_every_surface_of_the_menu_draws(surface):
     fig = adam_update(surface=surface, steps=20, amsgrad=True)
-    assert all(drawn_points(ax) > 0 for ax in fig.axes)
+    assert all(drawn_points(ax) > 0 for ax in data_axes(fig))
 
 
 @pytest.mark.parametrize("change", [dict(lr=0.3), dict(beta1=0.5), dict(beta2=0.9), dict(amsgrad=True),
@@ -45,7 +45,7 @@ def test_moving_a_control_changes_the_picture(change):
 def test_divergence_is_drawn_not_raised(values):
     fig = adam_update(**values)
     assert "diverged at step" in texts(fig)
-    assert all(drawn_points(ax) > 0 for ax in fig.axes)
+    assert all(drawn_points(ax) > 0 for ax in data_axes(fig))
     png(fig)
 
 

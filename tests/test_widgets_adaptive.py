@@ -11,7 +11,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from figure_helpers import png, texts, drawn_points  # noqa: E402
+from figure_helpers import check_course_style, data_axes, drawn_points, png, texts  # noqa: E402
 from course_lib import widgets  # noqa: E402
 from course_lib.widgets.adaptive import ADAPTIVE_METHODS, ADAPTIVE_SURFACES, adaptive_runs  # noqa: E402
 
@@ -24,8 +24,8 @@ def test_exported_from_widgets():
 @pytest.mark.parametrize("surface", ADAPTIVE_SURFACES)
 def test_update_draws_every_surface(surface):
     fig = widgets.adaptive_update(surface=surface, steps=40)
-    assert isinstance(fig, Figure) and len(fig.axes) == 2
-    assert all(drawn_points(ax) > 0 for ax in fig.axes)
+    assert isinstance(fig, Figure) and len(data_axes(fig)) == 2
+    assert all(drawn_points(ax) > 0 for ax in data_axes(fig))
     legend = [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
     assert [entry.split(":")[0] for entry in legend] == list(ADAPTIVE_METHODS)
     assert png(fig)[:4] == b"\x89PNG"
@@ -65,7 +65,7 @@ def test_divergence_is_drawn_not_raised(values, who):
     notes = texts(fig)
     assert f"{who} diverged at step" in notes
     assert notes.count("diverged at step") == 2  # once on each plot
-    assert all(drawn_points(ax) > 0 for ax in fig.axes)
+    assert all(drawn_points(ax) > 0 for ax in data_axes(fig))
     legend = [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
     assert f"{who}: diverged" in legend
     png(fig)

@@ -13,7 +13,7 @@ def test_update_draws_two_runs():
     ax_loss, ax_acc = fig.axes
     assert len(ax_loss.get_lines()) == 2 and len(ax_acc.get_lines()) == 2
     labels = [t.get_text() for t in ax_loss.get_legend().get_texts()]
-    assert labels[0].startswith("Adam, lr=0.01 (test acc") and labels[1].startswith("momentum, lr=0.1")
+    assert labels[0].startswith("Adam, η = 0.01 (test acc") and labels[1].startswith("momentum, η = 0.1")
     assert len(ax_acc.get_lines()[0].get_xdata()) == 2
 
 

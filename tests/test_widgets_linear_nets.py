@@ -8,7 +8,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from figure_helpers import drawn_points, png, texts  # noqa: E402
+from figure_helpers import check_course_style, data_axes, drawn_points, png, texts  # noqa: E402
 from course_lib import widgets  # noqa: E402
 from course_lib.widgets.linear_nets import INITS, TARGET, TARGET_SINGULAR_VALUES, linear_net_run  # noqa: E402
 
@@ -25,8 +25,8 @@ def test_target_has_the_stated_singular_values():
 @pytest.mark.parametrize("depth", [1, 3, 6])
 def test_update_draws_three_plots(init, depth):
     fig = widgets.linear_net_update(depth=depth, init=init, steps=60)
-    assert isinstance(fig, Figure) and len(fig.axes) == 3
-    assert all(drawn_points(ax) > 0 for ax in fig.axes)
+    assert isinstance(fig, Figure) and len(data_axes(fig)) == 3
+    assert all(drawn_points(ax) > 0 for ax in data_axes(fig))
     loss_line = fig.axes[0].get_lines()[0]
     assert len(loss_line.get_xdata()) == 61
     # one curve per singular value of every layer (4 x 4 layers), besides the dotted s^(1/N) guides

@@ -12,7 +12,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from figure_helpers import png, texts  # noqa: E402
+from figure_helpers import check_course_style, data_axes, png, texts  # noqa: E402
 from course_lib import widgets  # noqa: E402
 from course_lib.quadratics import momentum_rate, optimal_momentum  # noqa: E402
 from course_lib.widgets import momentum as panel_module  # noqa: E402
@@ -29,8 +29,8 @@ CONVERGING = [dict(), dict(lr=3.3, beta=0.67), dict(lr=0.05, beta=0.99, steps=30
 @pytest.mark.parametrize("values", CONVERGING)
 def test_update_draws_three_panels(values):
     fig = widgets.momentum_update(**values)
-    assert isinstance(fig, Figure) and len(fig.axes) == 3
-    assert all(drawn_points(ax) > 0 for ax in fig.axes), values
+    assert isinstance(fig, Figure) and len(data_axes(fig)) == 3
+    assert all(drawn_points(ax) > 0 for ax in data_axes(fig)), values
     assert "diverged" not in texts(fig)
     assert png(fig)[:4] == b"\x89PNG"
 

@@ -9,7 +9,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from figure_helpers import drawn_points, png, texts  # noqa: E402
+from figure_helpers import check_course_style, data_axes, drawn_points, png, texts  # noqa: E402
 from course_lib.widgets.ogr import OGR_SURFACES, ogr_panel, ogr_run, ogr_update  # noqa: E402
 
 
@@ -18,8 +18,8 @@ from course_lib.widgets.ogr import OGR_SURFACES, ogr_panel, ogr_run, ogr_update 
                                     dict(surface="rosenbrock", lr=1e-3, steps=60)])
 def test_update_draws_path_and_curvature(values):
     fig = ogr_update(**values)
-    assert isinstance(fig, Figure) and len(fig.axes) == 2
-    assert all(drawn_points(ax) > 0 for ax in fig.axes)
+    assert isinstance(fig, Figure) and len(data_axes(fig)) == 2
+    assert all(drawn_points(ax) > 0 for ax in data_axes(fig))
     assert "diverged" not in texts(fig)
     assert png(fig)[:4] == b"\x89PNG"
 

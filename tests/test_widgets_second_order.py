@@ -7,7 +7,7 @@ matplotlib.use("Agg")
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from figure_helpers import drawn_points, png, texts  # noqa: E402
+from figure_helpers import check_course_style, data_axes, drawn_points, png, texts  # noqa: E402
 from course_lib.widgets import second_order as panel_module  # noqa: E402
 
 
@@ -16,8 +16,8 @@ from course_lib.widgets import second_order as panel_module  # noqa: E402
                                     dict(method="sfn", damping=0.5, steps=30)])
 def test_update_draws_paths_and_distances(values):
     fig = panel_module.second_order_update(**values)
-    assert isinstance(fig, Figure) and len(fig.axes) == 2
-    assert all(drawn_points(ax) > 0 for ax in fig.axes)
+    assert isinstance(fig, Figure) and len(data_axes(fig)) == 2
+    assert all(drawn_points(ax) > 0 for ax in data_axes(fig))
     assert png(fig)[:4] == b"\x89PNG"
 
 

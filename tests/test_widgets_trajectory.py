@@ -8,7 +8,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from figure_helpers import drawn_points, png, texts  # noqa: E402
+from figure_helpers import check_course_style, data_axes, drawn_points, png, texts  # noqa: E402
 from course_lib import widgets  # noqa: E402
 from course_lib.widgets.trajectory import (EOS_STEPS, LEARNING_RATES, completion_problem, completion_run,  # noqa: E402
                                            eos_problem, eos_run)
@@ -28,8 +28,8 @@ def test_problems():
 
 def test_update_draws_three_plots_with_the_threshold_line():
     fig = widgets.trajectory_update(lr=0.5, depth=2, scale=1e-3)
-    assert isinstance(fig, Figure) and len(fig.axes) == 3
-    assert all(drawn_points(ax) > 0 for ax in fig.axes)
+    assert isinstance(fig, Figure) and len(data_axes(fig)) == 3
+    assert all(drawn_points(ax) > 0 for ax in data_axes(fig))
     sharp = fig.axes[0]
     threshold = [line for line in sharp.get_lines() if len(set(line.get_ydata())) == 1]
     assert threshold and threshold[0].get_ydata()[0] == pytest.approx(4.0)

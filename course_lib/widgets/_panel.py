@@ -17,7 +17,9 @@ LABELS = {
     "beta2": "β₂ (second moment)", "eps": "ε", "weight_decay": "weight decay λ_wd", "damping": "damping δ",
     "steps": "steps", "epochs": "epochs", "batch_size": "batch size B", "depth": "depth N", "kappa": "condition number κ",
     "surface": "surface", "x": "start θ₁", "y": "start θ₂", "seed": "seed", "init_scale": "init scale",
-    "optimizer": "optimizer", "optimizers": "optimizers", "method": "method",
+    "optimizer": "optimizer", "optimizers": "optimizers", "method": "method", "step": "step k",
+    "point_x": "point p, θ₁", "point_y": "point p, θ₂", "angle": "direction v (degrees)", "radius": "range of t",
+    "init": "start", "ogr_beta": "averaging β", "rank": "rank d (0: diagonal)",
 }
 """The course's one slider vocabulary: a control for the same quantity has the same label in every panel."""
 

@@ -28,12 +28,12 @@ import torch
 from matplotlib.figure import Figure
 
 from ..optim import Adam
-from ..plotting import loss_curve, mark_diverged, new_figure, trajectory
+from ..plotting import PALETTE, loss_curve, mark_diverged, new_figure, optimizer_style, trajectory
 from ..quadratics import single_threaded
-from ..surface_plots import light_ticks, surface_image
+from ..surface_plots import legend_under, light_ticks, right_margin, surface_image
 from ..surfaces import get_surface
 from ..trajectories import run_trajectory
-from ._panel import build_panel, slider_style
+from ._panel import build_panel, label, slider_style
 
 __all__ = ["adam_update", "adam_panel", "step_bound", "escape_radius", "ADAM_SURFACES", "BETA1_VALUES",
            "BETA2_VALUES"]
@@ -101,12 +101,12 @@ def adam_update(lr: float = 0.1, beta1: float = 0.9, beta2: float = 0.999, steps
     runs = {"Adam": _run(surf, start, steps, lr, beta1, beta2, False)}
     if amsgrad:
         runs["AMSGrad"] = _run(surf, start, steps, lr, beta1, beta2, True)
-    colors = {"Adam": "crimson", "AMSGrad": "tab:blue"}
-    styles = {"Adam": "-", "AMSGrad": "--"}
+    styles = {name: optimizer_style(name) for name in runs}  # the course's colour and line style of each
 
-    fig, (ax_map, ax_loss, ax_step) = new_figure(3, width=3.6, height=3.3)
+    fig, (ax_map, ax_loss, ax_step) = new_figure(3, width=3.6, height=3.3, legend_rows=3)
+    right_margin(fig, 0.2)
     # the contour map is drawn once per surface and shown as a picture afterwards
-    surface_image(surf, ax_map, mark=False, resolution=150)
+    surface_image(surf, ax_map, mark=False, resolution=150, bar_below=True)  # three panels: the bar goes under
     if surf.minima:
         x, y = surf.minima[0]
         ax_map.plot(x, y, marker="*", color="white", markeredgecolor="black", markersize=12, linestyle="none")
@@ -115,25 +115,26 @@ def adam_update(lr: float = 0.1, beta1: float = 0.9, beta2: float = 0.999, steps
     known_min = surf.min_value is not None
     for name, run in runs.items():
         k = run.diverged_at
-        trajectory(run.points, ax=ax_map, color=colors[name], markersize=1.5, diverged_at=k, label=name,
-                   linestyle=styles[name])
+        trajectory(run.points, ax=ax_map, markersize=1.5, diverged_at=k, label=name, **styles[name])
         values = run.losses - surf.min_value if known_min else run.losses
-        loss_curve(values, ax=ax_loss, log=known_min, diverged_at=k, label=name, color=colors[name],
-                   linestyle=styles[name], ylabel=r"$f(\theta_k) - f^\star$" if known_min else r"$f(\theta_k)$")
+        loss_curve(values, ax=ax_loss, log=known_min, diverged_at=k, label=name, xlabel="step $k$",
+                   ylabel=r"$f(\theta_k) - f^\star$" if known_min else r"$f(\theta_k)$", **styles[name])
         sizes = _step_sizes(run.points, lr, k)
-        loss_curve(sizes, ax=ax_step, x=torch.arange(1, len(sizes) + 1), log=True, label=name,
-                   color=colors[name], linestyle=styles[name], ylabel=r"$\|\Delta\theta_k\|_\infty / \eta$")
+        loss_curve(sizes, ax=ax_step, x=torch.arange(1, len(sizes) + 1), log=True, xlabel="step $k$",
+                   ylabel=r"step size $\|\Delta\theta_k\|_\infty / \eta$", **styles[name])
         if k is not None:
             mark_diverged(ax_step, k)
-    ax_map.set_title(f"{surf.name}: η = {lr:.3g}, β1 = {beta1:g}, β2 = {beta2:g}", fontsize=9, y=1.0)
-    ax_loss.legend(fontsize=8, loc="upper right")
-    ax_step.axhline(1.0, color="gray", linestyle=":", linewidth=0.8)
+    ax_map.set_title(f"{surf.name.replace('_', ' ')}: η = {lr:.3g}", y=1.0)
+    ax_loss.set_title(f"β₁ = {beta1:g}, β₂ = {beta2:g}", y=1.0)
+    ax_step.axhline(1.0, color=PALETTE["grey"], linestyle=":", linewidth=1.0, label="step = η")
     bound = step_bound(beta1, beta2)
     if math.isfinite(bound):
-        ax_step.axhline(bound, color="gray", linestyle="--", linewidth=0.8, label="bound")
-        ax_step.set_title(f"β1² < β2: every step ≤ {bound:.3g} η", fontsize=9, y=1.0)
+        ax_step.axhline(bound, color=PALETTE["grey"], linestyle="--", linewidth=1.0, label=f"bound {bound:.3g} η")
+        ax_step.set_title(f"β₁² < β₂: every step ≤ {bound:.3g} η", y=1.0)
     else:
-        ax_step.set_title("β1² ≥ β2: the steps have no bound", fontsize=9, y=1.0)
+        ax_step.set_title("β₁² ≥ β₂: steps unbounded", y=1.0)
+    legend_under(ax_loss, ncol=1)
+    legend_under(ax_step, ncol=1)
     # few ticks with plain labels, titles at a fixed height: most of a redraw is text layout
     for ax in (ax_map, ax_loss, ax_step):
         light_ticks(ax)
@@ -146,14 +147,15 @@ def adam_panel(lr: float = 0.1, beta1: float = 0.9, beta2: float = 0.999, steps:
     import ipywidgets as widgets
 
     controls = {
-        "lr": widgets.FloatLogSlider(value=lr, base=10, min=-3, max=0.5, step=0.1, description="learning rate η",
+        "lr": widgets.FloatLogSlider(value=lr, base=10, min=-3, max=0.5, step=0.1, description=label("lr"),
                                      readout_format=".3g", **slider_style()),
         "beta1": widgets.SelectionSlider(options=BETA1_VALUES, value=_nearest(beta1, BETA1_VALUES),
-                                         description="β1", **slider_style()),
+                                         description=label("beta1"), **slider_style()),
         "beta2": widgets.SelectionSlider(options=BETA2_VALUES, value=_nearest(beta2, BETA2_VALUES),
-                                         description="β2", **slider_style()),
-        "steps": widgets.IntSlider(value=steps, min=10, max=1000, step=10, description="steps", **slider_style()),
-        "surface": widgets.Dropdown(options=ADAM_SURFACES, value=surface, description="surface"),
+                                         description=label("beta2"), **slider_style()),
+        "steps": widgets.IntSlider(value=steps, min=10, max=1000, step=10, description=label("steps"),
+                                   **slider_style()),
+        "surface": widgets.Dropdown(options=ADAM_SURFACES, value=surface, description=label("surface")),
         "amsgrad": widgets.Checkbox(value=amsgrad, description="also AMSGrad"),
     }
     return build_panel(adam_update, controls)

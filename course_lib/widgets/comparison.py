@@ -20,9 +20,10 @@ from matplotlib.figure import Figure
 from .. import optim
 from ..data import load_digits
 from ..models import mlp
-from ..plotting import mark_diverged, new_figure
+from ..plotting import PALETTE, mark_diverged, new_figure, optimizer_style
+from ..surface_plots import legend_under, light_ticks, right_margin
 from ..training import evaluate, fit
-from ._panel import build_panel, slider_style
+from ._panel import build_panel, label, slider_style
 
 __all__ = ["COMPARISON_OPTIMIZERS", "comparison_update", "comparison_panel"]
 
@@ -69,21 +70,32 @@ def comparison_update(optimizer: str = "Adam", lr: float = 1e-2, epochs: int = 6
         raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {list(COMPARISON_OPTIMIZERS)}")
     if not (lr > 0 and math.isfinite(lr)) or not (reference_lr > 0):
         raise ValueError(f"learning rates must be positive, got {lr} and {reference_lr}")
-    runs = {f"{optimizer}, lr={lr:.3g}": _run(optimizer, float(lr), int(epochs), int(seed)),
-            f"momentum, lr={reference_lr:.3g}": _run("momentum", float(reference_lr), int(epochs), int(seed))}
-    fig, (ax_loss, ax_acc) = new_figure(2, width=4.2, height=3.2)
-    for (label, (hist, test_acc)), color in zip(runs.items(), ("crimson", "tab:blue")):
+    runs = {f"{optimizer}, η = {lr:.3g}": _run(optimizer, float(lr), int(epochs), int(seed)),
+            f"momentum, η = {reference_lr:.3g}": _run("momentum", float(reference_lr), int(epochs), int(seed))}
+    # each optimizer in its course-wide style; the reference is grey and dashed when it is the chosen one too
+    reference = optimizer_style("momentum") if optimizer != "momentum" else dict(color=PALETTE["grey"], linestyle="--")
+    styles = (optimizer_style(optimizer), reference)
+    fig, (ax_loss, ax_acc) = new_figure(2, width=4.2, height=3.2, legend_rows=1)
+    right_margin(fig)
+    for (name, (hist, test_acc)), style in zip(runs.items(), styles):
         losses = [v for v in hist.train_loss if math.isfinite(v)]
         suffix = "diverged" if test_acc is None else f"test acc {test_acc:.3f}"
-        ax_loss.plot(range(len(losses)), losses, color=color, lw=1.2, label=f"{label} ({suffix})")
+        ax_loss.plot(range(len(losses)), losses, lw=1.2, label=f"{name} ({suffix})", **style)
         if hist.val_accuracy:
-            ax_acc.plot(range(1, len(hist.val_accuracy) + 1), hist.val_accuracy, color=color, marker="o", ms=3)
+            ax_acc.plot(range(1, len(hist.val_accuracy) + 1), hist.val_accuracy, marker="o", ms=3, **style)
         if hist.diverged:
             mark_diverged(ax_loss, hist.diverged_at)
     ax_loss.set_yscale("log")
-    ax_loss.set_xlabel("step")
+    ax_loss.set_xlabel("step $k$ (mini-batches of 128)")
     ax_loss.set_ylabel("training loss (mini-batch)")
-    ax_loss.legend(fontsize=7)
+    ax_loss.set_title("training loss", y=1.0)
+    ax_acc.set_title("validation accuracy after each epoch", y=1.0)
+    for ax in (ax_loss, ax_acc):  # few ticks, plain labels: most of a redraw is text layout
+        light_ticks(ax)
+    from matplotlib.ticker import MaxNLocator
+
+    ax_acc.xaxis.set_major_locator(MaxNLocator(4, integer=True))  # epochs are whole numbers
+    legend_under(ax_loss, ncol=2, across=True)
     ax_acc.set_xlabel("epoch")
     ax_acc.set_ylabel("validation accuracy")
     ax_acc.set_ylim(0, 1.02)
@@ -95,10 +107,11 @@ def comparison_panel(optimizer: str = "Adam", lr: float = 1e-2, epochs: int = 6,
     import ipywidgets as widgets
 
     controls = {
-        "optimizer": widgets.Dropdown(options=list(COMPARISON_OPTIMIZERS), value=optimizer, description="optimizer"),
-        "lr": widgets.FloatLogSlider(value=lr, base=10, min=-4, max=1, step=0.25, description="learning rate",
+        "optimizer": widgets.Dropdown(options=list(COMPARISON_OPTIMIZERS), value=optimizer,
+                                      description=label("optimizer")),
+        "lr": widgets.FloatLogSlider(value=lr, base=10, min=-4, max=1, step=0.25, description=label("lr"),
                                      readout_format=".3g", **slider_style()),
-        "epochs": widgets.IntSlider(value=epochs, min=1, max=30, description="epochs", **slider_style()),
-        "seed": widgets.IntSlider(value=0, min=0, max=4, description="seed", **slider_style()),
+        "epochs": widgets.IntSlider(value=epochs, min=1, max=30, description=label("epochs"), **slider_style()),
+        "seed": widgets.IntSlider(value=0, min=0, max=4, description=label("seed"), **slider_style()),
     }
     return build_panel(comparison_update, controls, fixed={"reference_lr": reference_lr})

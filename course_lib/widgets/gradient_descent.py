@@ -9,14 +9,21 @@ import torch
 from matplotlib.figure import Figure
 
 from ..data import make_linear_regression
-from ..plotting import contour, loss_curve, new_figure, trajectory
-from ..surface_plots import light_ticks
+from ..plotting import PALETTE, contour, legend_below, loss_curve, new_figure, optimizer_style, trajectory
+from ..surface_plots import MAP_LABEL, light_ticks, map_colorbar, right_margin
 from ..quadratics import (best_learning_rate, convergence_rate, divergence_step, gd_iterates,
                           ill_conditioned_quadratic, minibatch_sgd, single_threaded)
-from ._panel import build_panel, slider_style
+from ._panel import build_panel, label, slider_style
 
 __all__ = ["gd_quadratic_update", "gd_quadratic_panel", "batch_size_update", "batch_size_panel",
            "taylor_update", "taylor_panel", "banana", "BATCH_SIZES", "GD_BOUNDS", "GD_START"]
+
+
+def _map(f, bounds, ax, *, minimum):
+    """A contour map with a colour bar whose ticks are few and plain (fast to redraw)."""
+    contour(f, bounds, ax=ax, minimum=minimum, bar=None)
+    map_colorbar(ax.collections[0], ax, MAP_LABEL)
+    return ax
 
 
 # --------------------------------------------------------------------------- notebook 01: GD on a quadratic
@@ -30,8 +37,8 @@ def gd_quadratic_update(lr: float = 0.5, kappa: float = 10.0, steps: int = 40, a
                         start=GD_START) -> Figure:
     r"""Gradient descent on a 2-D quadratic with ``L = 1`` and condition number ``kappa``.
 
-    Left: the trajectory on the contour map. Right: the excess loss :math:`f(x_k) - f^\star`
-    (log scale) with the bound :math:`\rho^{2k}\,(f(x_0) - f^\star)`, :math:`\rho = \max_i|1 - \eta\lambda_i|`.
+    Left: the trajectory on the contour map. Right: the excess loss :math:`f(\theta_k) - f^\star`
+    (log scale) with the bound :math:`\rho^{2k}\,(f(\theta_0) - f^\star)`, :math:`\rho = \max_i|1 - \eta\lambda_i|`.
     A run whose loss becomes non-finite or 100 times its start is cut there and marked "diverged at step k".
     """
     q = ill_conditioned_quadratic(kappa, L=1.0, angle=angle)
@@ -43,20 +50,24 @@ def gd_quadratic_update(lr: float = 0.5, kappa: float = 10.0, steps: int = 40, a
     rate = convergence_rate(lr, q.eigenvalues)
     best = best_learning_rate(q.mu, q.L)
 
-    fig, (ax_map, ax_loss) = new_figure(2, width=3.8, height=3.3)
-    contour(q, GD_BOUNDS, ax=ax_map, minimum=q.minimizer)
-    trajectory(iterates, ax=ax_map, color="crimson", diverged_at=k_div)
-    ax_map.set_title(f"κ = {kappa:.4g}, η = {lr:.4g}  (best η = {best:.4g})", fontsize=9, y=1.0)
+    fig, (ax_map, ax_loss) = new_figure(2, width=3.8, height=3.3, legend_rows=1)
+    right_margin(fig)
+    _map(q, GD_BOUNDS, ax_map, minimum=q.minimizer)
+    gd = optimizer_style("gd")
+    trajectory(iterates, ax=ax_map, diverged_at=k_div, **gd)
+    ax_map.set_title(f"κ = {kappa:.4g}, η = {lr:.4g}  (best η = {best:.4g})", y=1.0)
 
-    loss_curve(excess, ax=ax_loss, diverged_at=k_div, label="gradient descent", ylabel=r"$f(x_k) - f^\star$")
+    loss_curve(excess, ax=ax_loss, diverged_at=k_div, label="gradient descent", xlabel="step $k$",
+               ylabel=r"$f(\theta_k) - f^\star$", **gd)
     k = torch.arange(steps + 1, dtype=torch.float64)
     with torch.no_grad():
         bound = float(excess[0]) * rate ** (2 * k)
     if k_div is not None:
         bound, k = bound[:max(k_div, 1)], k[:max(k_div, 1)]
-    loss_curve(bound, ax=ax_loss, x=k, linestyle="--", color="gray", label=r"$\rho^{2k}\,(f(x_0)-f^\star)$")
-    ax_loss.set_title(f"rate ρ = {rate:.4g}" + ("  (ρ ≥ 1: no convergence)" if rate >= 1 else ""), fontsize=9, y=1.0)
-    ax_loss.legend(fontsize=8, loc="lower left")
+    loss_curve(bound, ax=ax_loss, x=k, linestyle="--", color=PALETTE["grey"],
+               label=r"bound $\rho^{2k}\,(f(\theta_0)-f^\star)$")
+    ax_loss.set_title(f"rate ρ = {rate:.4g}" + ("  (ρ ≥ 1: no convergence)" if rate >= 1 else ""), y=1.0)
+    legend_below(ax_loss)
     light_ticks(ax_map)  # few ticks, plain labels, titles at a fixed height: most of a redraw is text layout
     light_ticks(ax_loss)
     return fig
@@ -67,11 +78,12 @@ def gd_quadratic_panel(lr: float = 0.5, kappa: float = 10.0, steps: int = 40):
     import ipywidgets as widgets
 
     controls = {
-        "lr": widgets.FloatSlider(value=lr, min=0.05, max=2.5, step=0.05, description="step size η",
+        "lr": widgets.FloatSlider(value=lr, min=0.05, max=2.5, step=0.05, description=label("lr"),
                                   readout_format=".2f", **slider_style()),
         "kappa": widgets.FloatLogSlider(value=kappa, base=10, min=0, max=3, step=0.1,
-                                        description="condition number κ", **slider_style()),
-        "steps": widgets.IntSlider(value=steps, min=5, max=200, step=5, description="steps", **slider_style()),
+                                        description=label("kappa"), **slider_style()),
+        "steps": widgets.IntSlider(value=steps, min=5, max=200, step=5, description=label("steps"),
+                                   **slider_style()),
     }
     return build_panel(gd_quadratic_update, controls)
 
@@ -114,25 +126,30 @@ def batch_size_update(batch_size: int = 8, lr: float = 0.05, epochs: int = 10, d
         excess_full = data.loss(full) - data.loss_star
     k_div = divergence_step(excess, threshold=1e3 * float(excess[0]))
 
-    fig, (ax_loss, ax_w) = new_figure(2, width=3.8, height=3.3)
+    fig, (ax_loss, ax_w) = new_figure(2, width=3.8, height=3.3, legend_rows=2)
+    right_margin(fig)
     t = torch.arange(len(excess), dtype=torch.float64) / steps_per_epoch
+    sgd = optimizer_style("sgd")
+    # full-batch gradient descent is the reference here: grey, dashed; mini-batch SGD in its own style
     loss_curve(excess_full, x=torch.arange(len(excess_full), dtype=torch.float64), ax=ax_loss,
-               label="full batch, η = 1/L", marker="o", markersize=3, color="black", linewidth=1)
-    loss_curve(excess, x=t, ax=ax_loss, label=f"SGD, batch {batch_size}", xlabel="epochs",
-               ylabel=r"$f(w) - f^\star$", linewidth=0.8, color="tab:blue", diverged_at=k_div)
+               label="full batch, η = 1/L", marker="o", markersize=3, color=PALETTE["grey"], linestyle="--",
+               linewidth=1)
+    loss_curve(excess, x=t, ax=ax_loss, label=f"SGD, B = {batch_size}", xlabel="epochs (passes over the data)",
+               ylabel=r"$f(w) - f^\star$", linewidth=0.8, diverged_at=k_div, **sgd)
     if batch_size < data.n and not decay:
         floor = lr * trace_S / (4 * batch_size)
-        ax_loss.axhline(floor, color="gray", linestyle="--", linewidth=0.8, label=r"$\eta\,\mathrm{tr}S/(4B)$")
-    ax_loss.set_title(f"B = {batch_size}, η = {lr:.3g}" + (", decaying" if decay else ""), fontsize=9)
-    ax_loss.legend(fontsize=8, loc="lower left")
+        ax_loss.axhline(floor, color=PALETTE["grey"], linestyle=":", linewidth=1.0,
+                        label=r"noise floor $\eta\,\mathrm{tr}S/(4B)$")
+    ax_loss.set_title(f"B = {batch_size}, η = {lr:.3g}" + (", decaying" if decay else ""), y=1.0)
+    legend_below(ax_loss)
 
     w_star = data.w_star
     points = path[:, [0, -1]] - w_star[[0, -1]]
-    trajectory(points, ax=ax_w, marker=".", markersize=1.5, color="tab:blue", alpha=0.7, diverged_at=k_div)
-    ax_w.plot([0], [0], marker="*", color="black", markersize=10, linestyle="none")
+    trajectory(points, ax=ax_w, marker=".", markersize=1.5, alpha=0.7, diverged_at=k_div, **sgd)
+    ax_w.plot([0], [0], marker="*", color="white", markeredgecolor="black", markersize=12, linestyle="none")
     ax_w.set_xlabel(r"$w_1 - w_1^\star$ (steep)")
     ax_w.set_ylabel(r"$w_{10} - w_{10}^\star$ (flat)")
-    ax_w.set_title("iterates around the minimizer", fontsize=9)
+    ax_w.set_title("iterates around the minimizer", y=1.0)
     if k_div is not None:
         ax_w.set_xlim(-3, 3)
         ax_w.set_ylim(-3, 3)
@@ -144,11 +161,11 @@ def batch_size_panel(batch_size: int = 8, lr: float = 0.05, epochs: int = 10, de
     import ipywidgets as widgets
 
     controls = {
-        "batch_size": widgets.SelectionSlider(options=list(BATCH_SIZES), value=batch_size, description="batch size B",
-                                              **slider_style()),
-        "lr": widgets.FloatLogSlider(value=lr, base=10, min=-3, max=0.3, step=0.05, description="step size η",
+        "batch_size": widgets.SelectionSlider(options=list(BATCH_SIZES), value=batch_size,
+                                              description=label("batch_size"), **slider_style()),
+        "lr": widgets.FloatLogSlider(value=lr, base=10, min=-3, max=0.3, step=0.05, description=label("lr"),
                                      readout_format=".3g", **slider_style()),
-        "epochs": widgets.IntSlider(value=epochs, min=1, max=30, description="epochs", **slider_style()),
+        "epochs": widgets.IntSlider(value=epochs, min=1, max=30, description=label("epochs"), **slider_style()),
         "decay": widgets.Checkbox(value=decay, description="decay η / (1 + epoch)"),
     }
     return build_panel(batch_size_update, controls)
@@ -191,22 +208,25 @@ def taylor_update(x: float = -0.5, y: float = 1.0, angle: float = 0.0, radius: f
     first = f0 + slope * t
     second = first + 0.5 * curvature * t ** 2
 
-    fig, (ax_map, ax_line) = new_figure(2, width=3.8, height=3.3)
-    contour(banana, TAYLOR_BOUNDS, ax=ax_map, minimum=(1.0, 1.0))
+    fig, (ax_map, ax_line) = new_figure(2, width=3.8, height=3.3, legend_rows=2)
+    right_margin(fig)
+    _map(banana, TAYLOR_BOUNDS, ax_map, minimum=(1.0, 1.0))
     segment = point + torch.stack([t[0], t[-1]])[:, None] * v
-    ax_map.plot(segment[:, 0].numpy(), segment[:, 1].numpy(), color="crimson", linewidth=1.5)
-    ax_map.plot([x], [y], marker="o", color="crimson")
-    ax_map.set_title("the line p + t v", fontsize=9)
+    ax_map.plot(segment[:, 0].numpy(), segment[:, 1].numpy(), color=PALETTE["vermillion"], linewidth=1.5)
+    ax_map.plot([x], [y], marker="o", color=PALETTE["vermillion"])
+    ax_map.set_title(r"the line $p + t\,v$", y=1.0)
 
-    ax_line.plot(t.numpy(), phi.numpy(), color="black", label=r"$f(p + t v)$")
-    ax_line.plot(t.numpy(), first.numpy(), linestyle="--", label="1st order")
-    ax_line.plot(t.numpy(), second.numpy(), linestyle="-.", label="2nd order (uses Hv)")
+    ax_line.plot(t.numpy(), phi.numpy(), color="black", label=r"$f(p + t\,v)$")
+    ax_line.plot(t.numpy(), first.numpy(), linestyle="--", color=PALETTE["blue"], label="1st order")
+    ax_line.plot(t.numpy(), second.numpy(), linestyle="-.", color=PALETTE["vermillion"],
+                 label=r"2nd order (uses $Hv$)")
     lo, hi = float(phi.min()), float(phi.max())
     pad = 0.15 * (hi - lo) + 1e-3
     ax_line.set_ylim(lo - pad, hi + pad)
-    ax_line.set_xlabel("t")
-    ax_line.set_title(f"gᵀv = {slope:.4g},  vᵀHv = {curvature:.4g}", fontsize=9)
-    ax_line.legend(fontsize=8)
+    ax_line.set_xlabel(r"$t$ (distance along $v$)")
+    ax_line.set_ylabel(r"$f(p + t\,v)$ and its models")
+    ax_line.set_title(f"gᵀv = {slope:.4g},  vᵀHv = {curvature:.4g}", y=1.0)
+    legend_below(ax_line)
     return fig
 
 
@@ -215,12 +235,14 @@ def taylor_panel(x: float = -0.5, y: float = 1.0, angle: float = 0.0, radius: fl
     import ipywidgets as widgets
 
     controls = {
-        "x": widgets.FloatSlider(value=x, min=-1.8, max=1.8, step=0.1, description="x", **slider_style()),
-        "y": widgets.FloatSlider(value=y, min=-0.8, max=2.8, step=0.1, description="y", **slider_style()),
-        "angle": widgets.FloatSlider(value=angle, min=0, max=180, step=5, description="direction (deg)",
-                                     **slider_style()),
-        "radius": widgets.FloatSlider(value=radius, min=0.1, max=1.5, step=0.1, description="t range",
-                                      **slider_style()),
+        "x": widgets.FloatSlider(value=x, min=-1.8, max=1.8, step=0.1, description=label("point_x"),
+                                 **slider_style()),
+        "y": widgets.FloatSlider(value=y, min=-0.8, max=2.8, step=0.1, description=label("point_y"),
+                                 **slider_style()),
+        "angle": widgets.FloatSlider(value=angle, min=0, max=180, step=5,
+                                     description=label("angle"), **slider_style()),
+        "radius": widgets.FloatSlider(value=radius, min=0.1, max=1.5, step=0.1,
+                                      description=label("radius"), **slider_style()),
     }
     return build_panel(taylor_update, controls)
 

@@ -19,10 +19,10 @@ import torch
 from matplotlib.figure import Figure
 
 from .. import linear_nets as ln
-from ..plotting import mark_diverged, new_figure
+from ..plotting import PALETTE, mark_diverged, new_figure, optimizer_style
 from ..quadratics import single_threaded
-from ..surface_plots import light_ticks
-from ._panel import build_panel, slider_style
+from ..surface_plots import legend_under, light_ticks, right_margin
+from ._panel import build_panel, label, slider_style
 
 __all__ = ["linear_net_update", "linear_net_panel", "linear_net_run", "TARGET", "TARGET_SINGULAR_VALUES",
            "INITS"]
@@ -30,6 +30,10 @@ __all__ = ["linear_net_update", "linear_net_panel", "linear_net_run", "TARGET", 
 TARGET_SINGULAR_VALUES = (3.0, 2.0, 1.0, 0.5)
 INITS = ("balanced", "gaussian")
 _FLOOR = 1e-16
+LAYER_COLORS = [PALETTE[c] for c in ("blue", "vermillion", "bluish green", "orange", "reddish purple", "sky blue",
+                                     "olive", "wine")]
+"""One colour per layer (depth up to 8), from the course's colour-blind-safe palette."""
+_SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 
 
 def _target() -> torch.Tensor:
@@ -63,29 +67,34 @@ def linear_net_update(depth: int = 3, scale: float = 0.3, lr: float = 0.05, init
                       steps: int = 300, seed: int = 0) -> Figure:
     """Loss, every layer's singular values and the balancedness over the steps of one run."""
     run = linear_net_run(int(depth), float(scale), float(lr), str(init), int(steps), int(seed))
-    fig, (ax_loss, ax_sv, ax_bal) = new_figure(3, width=3.6, height=3.0)
+    fig, (ax_loss, ax_sv, ax_bal) = new_figure(3, width=3.6, height=3.0, legend_rows=2)
+    right_margin(fig, 0.2)
     k = range(len(run.loss))
     loss = torch.tensor(run.loss, dtype=torch.float64).clamp_min(_FLOOR)
-    ax_loss.plot(k, loss, color="black", linewidth=1.3)
+    ax_loss.plot(k, loss, linewidth=1.3, **optimizer_style("gd"))
     ax_loss.set_yscale("log")
-    ax_loss.set_xlabel("step")
-    ax_loss.set_title(f"loss, depth {int(depth)}, {init} start", fontsize=9, y=1.0)
-    for sv in TARGET_SINGULAR_VALUES:
-        ax_sv.axhline(sv ** (1.0 / int(depth)), color="gray", linewidth=0.6, linestyle=":")
+    ax_loss.set_xlabel("step $k$")
+    ax_loss.set_ylabel(r"loss $\|W_{1:N} - \Phi\|_F^2 / 2$")
+    ax_loss.set_title(f"depth N = {int(depth)}, {init} start", y=1.0)
+    for n, sv in enumerate(TARGET_SINGULAR_VALUES):
+        ax_sv.axhline(sv ** (1.0 / int(depth)), color=PALETTE["grey"], linewidth=0.9, linestyle=":",
+                      label=r"target $s_i^{1/N}$" if n == 0 else None)
     if run.singular_values:
         for j in range(int(depth)):
             values = torch.stack([step[j] for step in run.singular_values])
             for i in range(values.shape[1]):
-                ax_sv.plot(k, values[:, i], color=f"C{j % 10}", linewidth=1.0,
-                           label=f"layer {j + 1}" if i == 0 else None)
-    ax_sv.set_xlabel("step")
-    ax_sv.set_title("singular values of each layer (dotted: s^(1/N))", fontsize=9, y=1.0)
-    if int(depth) <= 6:
-        ax_sv.legend(fontsize=6, loc="lower right")
-    ax_bal.plot(k, torch.tensor(run.balancedness, dtype=torch.float64).clamp_min(_FLOOR), color="tab:purple")
+                ax_sv.plot(k, values[:, i], color=LAYER_COLORS[j % len(LAYER_COLORS)], linewidth=1.0,
+                           label=f"W{str(j + 1).translate(_SUBSCRIPTS)}" if i == 0 else None)
+    ax_sv.set_xlabel("step $k$")
+    ax_sv.set_ylabel("singular value")
+    ax_sv.set_title("singular values of each layer", y=1.0)
+    legend_under(ax_sv, ncol=5)
+    ax_bal.plot(k, torch.tensor(run.balancedness, dtype=torch.float64).clamp_min(_FLOOR), linewidth=1.3,
+                **optimizer_style("gd"))
     ax_bal.set_yscale("log")
-    ax_bal.set_xlabel("step")
-    ax_bal.set_title("balancedness", fontsize=9, y=1.0)
+    ax_bal.set_xlabel("step $k$")
+    ax_bal.set_ylabel(r"$\max_j\|W_{j+1}^\top W_{j+1} - W_j W_j^\top\|_F$")
+    ax_bal.set_title("balancedness", y=1.0)
     for ax in (ax_loss, ax_sv, ax_bal):  # few ticks, titles at a fixed height: most of a redraw is text layout
         light_ticks(ax)
     if run.diverged_at is not None:
@@ -100,12 +109,13 @@ def linear_net_panel(depth: int = 3, scale: float = 0.3, lr: float = 0.05, init:
 
     style = slider_style()
     controls = {
-        "depth": widgets.IntSlider(value=depth, min=1, max=8, description="depth N", **style),
-        "scale": widgets.FloatLogSlider(value=scale, base=10, min=-3, max=0.3, step=0.1, description="init scale",
-                                        **style),
-        "lr": widgets.FloatLogSlider(value=lr, base=10, min=-3, max=0, step=0.1, description="lr", **style),
-        "init": widgets.ToggleButtons(options=list(INITS), value=init, description="start",
+        "depth": widgets.IntSlider(value=depth, min=1, max=8, description=label("depth"), **style),
+        "scale": widgets.FloatLogSlider(value=scale, base=10, min=-3, max=0.3, step=0.1,
+                                        description=label("init_scale"), **style),
+        "lr": widgets.FloatLogSlider(value=lr, base=10, min=-3, max=0, step=0.1, description=label("lr"), **style),
+        "init": widgets.ToggleButtons(options=list(INITS), value=init,
+                                      description=label("init"),
                                       style={"description_width": "initial"}),
-        "steps": widgets.IntSlider(value=steps, min=50, max=1000, step=50, description="steps", **style),
+        "steps": widgets.IntSlider(value=steps, min=50, max=1000, step=50, description=label("steps"), **style),
     }
     return build_panel(linear_net_update, controls)

@@ -4,8 +4,8 @@ Sliders for the step size :math:`\eta`, the momentum :math:`\beta` and the condi
 :math:`\kappa` (with :math:`L = 1`). Three plots:
 
 * the path on the contour map;
-* the error :math:`\|x_k - x^\star\|` on a log scale, with the predicted :math:`\rho^k` (dashed) and
-  gradient descent with its best step (gray), for comparison;
+* the error :math:`\|\theta_k - \theta^\star\|` on a log scale, with the predicted :math:`\rho^k` (grey, dashed)
+  and gradient descent with its best step (black), for comparison;
 * the map of the rate :math:`\rho(\eta, \beta)` over the whole :math:`(\eta, \beta)` plane, with the
   stability edge :math:`\eta L = 2 + 2\beta`, the two critical-damping curves
   :math:`\beta = (1 - \sqrt{\eta\lambda})^2` for :math:`\lambda = \mu, L`, the optimum (star) and the
@@ -24,14 +24,16 @@ from functools import lru_cache
 import numpy as np
 import torch
 from matplotlib.colors import LogNorm
-from matplotlib.ticker import LogFormatter, LogLocator, MaxNLocator, NullLocator
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullLocator
 from matplotlib.figure import Figure
 
-from ..plotting import loss_curve, new_figure, trajectory
+from ..plotting import MAP_CMAP, PALETTE, loss_curve, new_figure, optimizer_style, trajectory
+from ..surface_plots import (MAP_LABEL, THETA_LABELS, _power_label, colorbar_below, legend_under, map_colorbar,
+                             right_margin)
 from ..quadratics import (best_learning_rate, divergence_step, gradient_descent, heavy_ball,
                           ill_conditioned_quadratic, momentum_rate, momentum_rate_map, optimal_momentum,
                           single_threaded)
-from ._panel import build_panel, slider_style
+from ._panel import build_panel, label, slider_style
 
 __all__ = ["momentum_update", "momentum_panel", "draw_rate_map", "MOMENTUM_KAPPAS", "MOMENTUM_BOUNDS"]
 
@@ -41,6 +43,7 @@ MOMENTUM_KAPPAS = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)
 LR_MAX = 4.2  # with L = 1 heavy ball is stable only for lr < 2 + 2 beta < 4
 BETA_MAX = 1.0
 _RESOLUTION = 241
+RATE_LABEL = r"speed $1 - \rho$ (log scale)"
 
 
 @lru_cache(maxsize=16)
@@ -62,19 +65,21 @@ def _problem(kappa: float, angle: float):
 
 
 def draw_rate_map(kappa: float, ax, *, lr: float | None = None, beta: float | None = None,
-                  angle: float = math.pi / 6, colorbar: bool = False):
+                  angle: float = math.pi / 6, colorbar: bool | str = True):
     r"""Heavy ball's rate :math:`\rho(\eta, \beta)` on the quadratic with ``L = 1`` and condition number ``kappa``.
 
-    The color is the speed :math:`1 - \rho` on a log scale (bright: fast); gray, beyond the dashed
-    edge :math:`\eta L = 2 + 2\beta`, does not converge. Dotted: the critical-damping curves
+    The color is the speed :math:`1 - \rho` on a log scale (bright: fast; magma, readable with colour-blindness),
+    shown by a labelled colour bar (beside the axes; ``colorbar="below"``: under them; ``False``: none); grey, beyond the dashed edge
+    :math:`\eta L = 2 + 2\beta`, does not converge. Dotted: the critical-damping curves
     :math:`\beta = (1 - \sqrt{\eta\lambda})^2` of :math:`\mu` and :math:`L`; star: the optimum;
-    circle: ``(lr, beta)`` if given. Returns the axes.
+    circle: ``(lr, beta)`` if given (in heavy ball's colour). Returns the axes.
     """
     q, _, _, _, _, speed = _problem(float(kappa), float(angle))
     image = ax.imshow(speed, origin="lower", extent=(0, LR_MAX, 0, BETA_MAX), aspect="auto", cmap=_rate_cmap(),
                       norm=LogNorm(vmin=1e-3, vmax=1.0), interpolation="nearest")
     edge_betas = np.linspace(0, BETA_MAX, 50)
-    ax.plot(2 + 2 * edge_betas, edge_betas, color="crimson", linestyle="--", linewidth=1, label="edge ηL = 2 + 2β")
+    ax.plot(2 + 2 * edge_betas, edge_betas, color=PALETTE["sky blue"], linestyle="--", linewidth=1.2,
+            label="edge ηL = 2 + 2β")
     eta = np.linspace(0, LR_MAX, 200)
     for lam in (q.mu, q.L):
         crit = (1 - np.sqrt(eta * lam)) ** 2
@@ -84,17 +89,19 @@ def draw_rate_map(kappa: float, ax, *, lr: float | None = None, beta: float | No
     ax.plot([lr_opt], [beta_opt], marker="*", color="white", markeredgecolor="black", markersize=13,
             linestyle="none", label=f"optimum, ρ = {momentum_rate(lr_opt, beta_opt, q.eigenvalues):.3g}")
     if lr is not None and beta is not None:
-        ax.plot([min(lr, LR_MAX)], [min(beta, BETA_MAX)], marker="o", color="crimson", markeredgecolor="white",
-                markersize=9, linestyle="none", label="(η, β)")
+        ax.plot([min(lr, LR_MAX)], [min(beta, BETA_MAX)], marker="o", color=optimizer_style("heavy ball")["color"],
+                markeredgecolor="white", markeredgewidth=1.5, markersize=9, linestyle="none", label="(η, β)")
     ax.set_xlim(0, LR_MAX)
     ax.set_ylim(0, BETA_MAX)
-    ax.set_xlabel("step size η  (L = 1)")
-    ax.set_ylabel("momentum β")
+    ax.set_xlabel(r"learning rate $\eta$ ($L = 1$)")
+    ax.set_ylabel(r"momentum $\beta$")
     ax.set_facecolor("0.85")
     ax.xaxis.set_major_locator(MaxNLocator(5))
     ax.yaxis.set_major_locator(MaxNLocator(5))
-    if colorbar:
-        ax.figure.colorbar(image, ax=ax, label="1 − ρ (speed)")
+    if colorbar == "below":
+        colorbar_below(image, ax, RATE_LABEL, ticks=4)
+    elif colorbar:
+        map_colorbar(image, ax, RATE_LABEL, ticks=4)
     return ax
 
 
@@ -110,8 +117,9 @@ def momentum_update(lr: float = 1.0, beta: float = 0.5, kappa: float = 100.0, st
                     angle: float = math.pi / 6, start=MOMENTUM_START) -> Figure:
     r"""Heavy ball with step size ``lr`` and momentum ``beta`` on the 2-D quadratic with ``L = 1`` and ``kappa``.
 
-    Left: the path on the contour map. Middle: :math:`\|x_k - x^\star\|` (log scale) with
-    :math:`\rho^k\,\|x_0 - x^\star\|` (dashed), and gradient descent with its best step :math:`2/(\mu + L)` (gray).
+    Left: the path on the contour map. Middle: :math:`\|\theta_k - \theta^\star\|` (log scale) with
+    :math:`\rho^k\,\|\theta_0 - \theta^\star\|` (grey, dashed), and gradient descent with its best step
+    :math:`2/(\mu + L)` (black).
     Right: the rate map (see :func:`draw_rate_map`) with ``(lr, beta)`` marked.
     A run that does not converge is cut where its error passes 100 times the start, or becomes
     non-finite, and marked "diverged at step k"; nothing raises.
@@ -129,11 +137,13 @@ def momentum_update(lr: float = 1.0, beta: float = 0.5, kappa: float = 100.0, st
     threshold = 100 * float(errors[0]) if rate >= 1 else math.inf
     k_div = divergence_step(errors, threshold=threshold)
 
-    fig, (ax_map, ax_err, ax_rate) = new_figure(3, width=3.6, height=3.3)
-    ax_map.imshow(excess, origin="lower", extent=(xs[0], xs[-1], ys[0], ys[-1]), cmap="viridis",
-                  norm=LogNorm(vmin=levels[0], vmax=levels[-1]), alpha=0.85, interpolation="bilinear")
-    ax_map.contour(xs, ys, excess, levels=levels, colors="white", linewidths=0.4, alpha=0.6)
-    trajectory(path, ax=ax_map, color="crimson", markersize=2.5, diverged_at=k_div)
+    fig, (ax_map, ax_err, ax_rate) = new_figure(3, width=3.6, height=3.3, legend_rows=3)
+    right_margin(fig, 0.25)
+    heavy_ball_style, gd_style = optimizer_style("heavy ball"), optimizer_style("gd")
+    image = ax_map.imshow(excess, origin="lower", extent=(xs[0], xs[-1], ys[0], ys[-1]), cmap=MAP_CMAP,
+                          norm=LogNorm(vmin=levels[0], vmax=levels[-1]), interpolation="bilinear")
+    ax_map.contour(xs, ys, excess, levels=levels, colors="0.45", linewidths=0.4, alpha=0.6)
+    trajectory(path, ax=ax_map, markersize=2.5, diverged_at=k_div, **heavy_ball_style)
     ax_map.plot([float(x_star[0])], [float(x_star[1])], marker="*", color="white", markeredgecolor="black",
                 markersize=12, linestyle="none")
     ax_map.set_xlim(*MOMENTUM_BOUNDS[0])
@@ -141,23 +151,27 @@ def momentum_update(lr: float = 1.0, beta: float = 0.5, kappa: float = 100.0, st
     ax_map.set_aspect("equal")
     ax_map.xaxis.set_major_locator(MaxNLocator(5))
     ax_map.yaxis.set_major_locator(MaxNLocator(5))
+    ax_map.set_xlabel(THETA_LABELS[0])
+    ax_map.set_ylabel(THETA_LABELS[1])
     _title(ax_map, f"κ = {kappa:.4g}: η = {lr:.3g}, β = {beta:.3g}")
+    colorbar_below(image, ax_map, MAP_LABEL, ticks=4)  # three panels in a row: the bars go under the maps
 
     k = np.arange(steps + 1)
-    loss_curve(gd_errors, ax=ax_err, color="0.6", label="GD, best step", ylabel="error ‖x_k − x*‖")
-    loss_curve(errors, ax=ax_err, color="crimson", label="heavy ball", diverged_at=k_div)
+    loss_curve(gd_errors, ax=ax_err, label="GD, best step η = 2/(μ+L)", xlabel="step $k$",
+               ylabel=r"error $\|\theta_k - \theta^\star\|$", **gd_style)
+    loss_curve(errors, ax=ax_err, label="heavy ball", diverged_at=k_div, **heavy_ball_style)
     if rate < 1:
         predicted = float(errors[0]) * rate ** k
-        ax_err.plot(k, np.maximum(predicted, 1e-300), color="black", linestyle="--", linewidth=0.8,
-                    label="ρᵏ ‖x₀ − x*‖")
+        ax_err.plot(k, np.maximum(predicted, 1e-300), color=PALETTE["grey"], linestyle="--", linewidth=1.0,
+                    label=r"predicted $\rho^k\,\|\theta_0 - \theta^\star\|$")
     ax_err.set_ylim(bottom=max(1e-16, min(1e-3, float(errors[errors > 0].min()) if (errors > 0).any() else 1e-16)))
     ax_err.yaxis.set_major_locator(LogLocator(numticks=6))
-    ax_err.yaxis.set_major_formatter(LogFormatter())  # plain "1e-05" labels: no mathtext to typeset
+    ax_err.yaxis.set_major_formatter(FuncFormatter(_power_label))  # plain "1e-5" labels: no mathtext to typeset
     ax_err.yaxis.set_minor_locator(NullLocator())  # ticks are the slowest thing to draw
-    _title(ax_err, f"rate ρ = {rate:.4g}" + ("  (ρ ≥ 1: no convergence)" if rate >= 1 else ""))
-    ax_err.legend(fontsize=7, loc="lower left")
+    _title(ax_err, f"rate ρ = {rate:.4g}" + (" ≥ 1: no convergence" if rate >= 1 else ""))
+    legend_under(ax_err, ncol=1)
 
-    draw_rate_map(kappa, ax_rate, lr=lr, beta=beta, angle=angle)
+    draw_rate_map(kappa, ax_rate, lr=lr, beta=beta, angle=angle, colorbar="below")
     lr_opt, beta_opt = optimal_momentum(q.mu, q.L)
     _title(ax_rate, f"optimum η* = {lr_opt:.3g}, β* = {beta_opt:.3g}")
     return fig
@@ -165,7 +179,7 @@ def momentum_update(lr: float = 1.0, beta: float = 0.5, kappa: float = 100.0, st
 
 def _title(ax, text: str):
     # an explicit y skips matplotlib's automatic title placement, a third of the drawing time
-    ax.set_title(text, fontsize=9, y=1.0, pad=4)
+    ax.set_title(text, y=1.0, pad=4)
 
 
 def momentum_panel(lr: float = 1.0, beta: float = 0.5, kappa: float = 100.0, steps: int = 100):
@@ -174,12 +188,13 @@ def momentum_panel(lr: float = 1.0, beta: float = 0.5, kappa: float = 100.0, ste
 
     kappa = min(MOMENTUM_KAPPAS, key=lambda value: abs(math.log(value / kappa)))
     controls = {
-        "lr": widgets.FloatSlider(value=lr, min=0.05, max=LR_MAX, step=0.05, description="step size η",
+        "lr": widgets.FloatSlider(value=lr, min=0.05, max=LR_MAX, step=0.05, description=label("lr"),
                                   readout_format=".2f", **slider_style()),
-        "beta": widgets.FloatSlider(value=beta, min=0.0, max=0.99, step=0.01, description="momentum β",
+        "beta": widgets.FloatSlider(value=beta, min=0.0, max=0.99, step=0.01, description=label("beta"),
                                     readout_format=".2f", **slider_style()),
         "kappa": widgets.SelectionSlider(options=list(MOMENTUM_KAPPAS), value=kappa,
-                                         description="condition number κ", **slider_style()),
-        "steps": widgets.IntSlider(value=steps, min=10, max=300, step=10, description="steps", **slider_style()),
+                                         description=label("kappa"), **slider_style()),
+        "steps": widgets.IntSlider(value=steps, min=10, max=300, step=10, description=label("steps"),
+                                   **slider_style()),
     }
     return build_panel(momentum_update, controls)

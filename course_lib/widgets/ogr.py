@@ -18,12 +18,12 @@ import torch
 from matplotlib.figure import Figure
 
 from ..optim import SGD
-from ..plotting import new_figure
+from ..plotting import PALETTE, new_figure, optimizer_style
 from ..second_order.ogr import OGR
-from ..surface_plots import light_ticks, surface_trajectories
+from ..surface_plots import legend_under, light_ticks, right_margin, surface_trajectories
 from ..surfaces import get_surface
 from ..trajectories import Trajectory, run_trajectory
-from ._panel import build_panel, slider_style
+from ._panel import build_panel, label, slider_style
 
 __all__ = ["OGRRun", "ogr_run", "ogr_update", "ogr_panel", "OGR_SURFACES", "OGR_STARTS"]
 
@@ -96,28 +96,30 @@ def ogr_update(surface: str = "quartic_saddle", beta: float = 0.5, rank: int = 2
     rank = int(rank)
     run = ogr_run(surface, float(beta), None if rank == 0 else rank, float(lr), int(steps))
     gd = run_trajectory(SGD, surface, run.trajectory.points[0], int(steps), lr=float(lr))
-    fig, (ax_path, ax_curv) = new_figure(2, width=4.2, height=3.4)
+    fig, (ax_path, ax_curv) = new_figure(2, width=4.2, height=3.4, legend_rows=2)
+    right_margin(fig)
     mode = "diagonal" if rank == 0 else f"rank {rank}"
-    surface_trajectories(get_surface(surface), {f"OGR ({mode})": run.trajectory, f"GD lr={lr:g}": gd}, ax_path,
-                         raster=True)
+    surface_trajectories(get_surface(surface), {f"OGR ({mode})": run.trajectory, f"GD, η = {lr:g}": gd}, ax_path,
+                         raster=True, styles=[optimizer_style("ogr"), optimizer_style("gd")], legend=False)
+    legend_under(ax_path, ncol=2)
     n = len(run.estimated)
     steps_axis = torch.arange(1, n + 1)
-    colors = ("tab:blue", "tab:orange")
+    colors = (PALETTE["blue"], PALETTE["orange"])  # the two eigenvalues (not optimizers)
     for i in range(2):
-        ax_curv.plot(steps_axis, run.true[:, i], color=colors[i], lw=1.0, label=f"true eigenvalue {i + 1}")
+        ax_curv.plot(steps_axis, run.true[:, i], color=colors[i], lw=1.2, label=f"true λ{'₁₂'[i]}")
         ax_curv.plot(steps_axis, run.estimated[:, i], "o", color=colors[i], ms=3,
-                     label=f"estimated {i + 1}" + (" (coordinate)" if rank == 0 else ""))
-    ax_curv.axhline(0.0, color="0.6", lw=0.6)
-    ax_curv.set_xlabel("step")
-    ax_curv.set_ylabel("curvature")
+                     label=f"estimated λ{'₁₂'[i]}" + (" (per coordinate)" if rank == 0 else ""))
+    ax_curv.axhline(0.0, color=PALETTE["grey"], lw=0.8)
+    ax_curv.set_xlabel("step $k$")
+    ax_curv.set_ylabel(r"curvature: eigenvalue $\lambda$ of $H$")
     ax_curv.set_yscale("symlog", linthresh=1.0)
     if run.trajectory.diverged_at is not None:
         ax_curv.text(0.5, 0.5, f"diverged at step {run.trajectory.diverged_at}", transform=ax_curv.transAxes,
-                     ha="center", color="crimson")
-    ax_curv.set_title(f"beta = {beta:g}: what the regression believes", fontsize=9, y=1.0)
+                     ha="center", color=PALETTE["vermillion"])
+    ax_curv.set_title(f"β = {beta:g}: what the regression believes", y=1.0)
     light_ticks(ax_path)  # few ticks, plain labels: most of a redraw is text layout
     light_ticks(ax_curv)
-    ax_curv.legend(fontsize=6, loc="lower right")
+    legend_under(ax_curv, ncol=2)
     return fig
 
 
@@ -128,10 +130,14 @@ def ogr_panel(surface: str = "quartic_saddle", beta: float = 0.5, rank: int = 2,
 
     style = slider_style()
     controls = {
-        "surface": widgets.Dropdown(options=list(OGR_SURFACES), value=surface, description="surface"),
-        "beta": widgets.FloatSlider(value=beta, min=0.05, max=1.0, step=0.05, description="beta", **style),
-        "rank": widgets.IntSlider(value=rank, min=0, max=2, description="rank (0: diagonal)", **style),
-        "lr": widgets.FloatLogSlider(value=lr, base=10, min=-4, max=0, step=0.25, description="lr", **style),
-        "steps": widgets.IntSlider(value=steps, min=5, max=200, step=5, description="steps", **style),
+        "surface": widgets.Dropdown(options=list(OGR_SURFACES), value=surface, description=label("surface")),
+        # OGR's β weighs the regression's running averages: not a momentum, so not label("beta")
+        "beta": widgets.FloatSlider(value=beta, min=0.05, max=1.0, step=0.05,
+                                    description=label("ogr_beta"),
+                                    **style),
+        "rank": widgets.IntSlider(value=rank, min=0, max=2,
+                                  description=label("rank"), **style),
+        "lr": widgets.FloatLogSlider(value=lr, base=10, min=-4, max=0, step=0.25, description=label("lr"), **style),
+        "steps": widgets.IntSlider(value=steps, min=5, max=200, step=5, description=label("steps"), **style),
     }
     return build_panel(ogr_update, controls)

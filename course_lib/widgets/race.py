@@ -2,10 +2,11 @@ r"""The optimizer race (notebooks 05-06): several optimizers, one surface, one s
 
 :func:`race_update` runs each chosen optimizer of :data:`RACERS` from the same start
 for the same number of steps and draws the paths on the surface's contour map (left)
-and the losses against the step (right): :math:`f(x_k) - f^\star` on a log scale
-where the surface has a known minimum value, else :math:`f(x_k)` on a symmetric log
-scale (surfaces unbounded below). A run that diverges is drawn up to its last finite
-point and its legend says "diverged at step k". The function never raises: a bad input
+and the losses against the step (right): :math:`f(\theta_k) - f^\star` on a log scale
+where the surface has a known minimum value, else :math:`f(\theta_k)` on a symmetric log
+scale (surfaces unbounded below). Every optimizer has its course-wide colour and line style
+(:func:`course_lib.plotting.optimizer_style`); the legend sits under the loss plot, outside the
+curves. A run that diverges is drawn up to its last finite point and its legend says "diverged at step k". The function never raises: a bad input
 (unknown surface or optimizer, a negative or non-numeric step size, a start outside the map)
 is repaired where it can be and reported in the figure where it cannot.
 
@@ -24,14 +25,16 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, SymmetricalLogLocator
 
 from .. import optim
-from ..plotting import loss_curve, new_figure
-from ..surface_plots import surface_trajectories
+from ..plotting import LEGEND_SIZE, PALETTE, loss_curve, new_figure, optimizer_style
+from ..surface_plots import legend_across, right_margin, surface_trajectories
 from ..quadratics import single_threaded
 from ..surfaces import SURFACES, Surface, get_surface
 from ..trajectories import Trajectory, run_trajectory
-from ._panel import build_panel, slider_style
+from ._panel import build_panel, label, slider_style
 
-__all__ = ["Racer", "RACERS", "DEFAULT_RACE", "SURFACE_LRS", "default_lr", "race_update", "race_panel"]
+__all__ = ["Racer", "RACERS", "DEFAULT_RACE", "SURFACE_LRS", "default_lr", "race_update", "race_panel", "racer_style"]
+
+LEGEND_COLUMNS = 3
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,11 @@ def default_lr(surface, racer: str) -> float:
     return {"gd": gd, "adaptive": adaptive, "rmsprop": adaptive / 5, "adagrad": adaptive * 5, "adadelta": 1.0}[scale]
 
 
+def racer_style(key: str) -> dict:
+    """The colour and line style of racer ``key`` (its optimizer's, the same in every notebook)."""
+    return optimizer_style(key)
+
+
 @lru_cache(maxsize=256)
 def _race(surface: Surface, racer: str, lr: float, start: tuple, steps: int) -> Trajectory:
     spec = RACERS[racer]
@@ -121,18 +129,19 @@ def _power_label(value: float, position=None) -> str:
     return f"{mantissa}" if exponent == 0 else f"{mantissa}0" if exponent == 1 else f"{mantissa}e{exponent}"
 
 
-def _draw_losses(ax, surface: Surface, runs: dict, colors: list) -> None:
+def _draw_losses(ax, surface: Surface, runs: dict, styles: list) -> None:
+    excess = surface.min_value is not None
+    ax.set_xlabel("step $k$")
+    ax.set_ylabel(r"$f(\theta_k) - f^\star$" if excess else r"$f(\theta_k)$")
     if not runs:  # nothing to draw: a log axis without data could not even be drawn
         return
-    excess = surface.min_value is not None
-    for (label, traj), color in zip(runs.items(), colors):
+    for (label, traj), style in zip(runs.items(), styles):
         k = traj.diverged_at
         losses = traj.losses if k is None else traj.losses[:max(k, 1)]
         if excess:  # below 1e-32 is "reached to the last bit": drawn at the floor instead of left out
             losses = (losses - surface.min_value).clamp(min=1e-32)
         label = label if k is None else f"{label}: diverged at step {k}"
-        loss_curve(losses, ax=ax, log=excess, label=label, color=color, linewidth=1.3,
-                   ylabel="f(x) - min f" if excess else "f(x)")
+        loss_curve(losses, ax=ax, log=excess, label=label, linewidth=1.3, **style)
     if not any(len(line.get_xdata()) for line in ax.get_lines()):  # no finite value at all: keep a plain axis
         ax.set_yscale("linear")
         return
@@ -141,7 +150,9 @@ def _draw_losses(ax, surface: Surface, runs: dict, colors: list) -> None:
         ax.yaxis.set_major_locator(SymmetricalLogLocator(base=10, linthresh=1.0, subs=[1.0]))
         ax.yaxis.get_major_locator().numticks = 5
     else:
-        ax.yaxis.set_major_locator(LogLocator(base=10, numticks=5))
+        low, high = ax.get_ylim()
+        narrow = low > 0 and math.log10(high / low) < 2.0  # under two labelled decades: label 2 and 5 too
+        ax.yaxis.set_major_locator(LogLocator(base=10, numticks=5, subs=(1.0, 2.0, 5.0) if narrow else (1.0,)))
     # few ticks, plain "1e-5" labels, no minor ticks: ticks are a third of a redraw, mathtext labels another third
     ax.yaxis.set_major_formatter(FuncFormatter(_power_label))
     ax.minorticks_off()
@@ -155,8 +166,7 @@ def race_update(surface="rosenbrock", x: float | None = None, y: float | None = 
 
     ``lr_<key>=value`` sets a step size; the rest take :func:`default_lr`. Returns the figure.
     """
-    fig, (ax_map, ax_loss) = new_figure(2, width=3.8, height=3.3)
-    problems = []
+    problems, runs, styles = [], {}, []
     try:
         surface = get_surface(surface)
     except (KeyError, TypeError):
@@ -169,38 +179,47 @@ def race_update(surface="rosenbrock", x: float | None = None, y: float | None = 
         steps = int(min(max(_number(steps, 150), 1), 2000))
         if isinstance(optimizers, str):
             optimizers = (optimizers,)
-        runs, colors = {}, []
         for key in dict.fromkeys(optimizers or ()):
             if key not in RACERS:
                 problems.append(f"unknown optimizer {key!r}")
                 continue
             lr = _number(learning_rates.get(f"lr_{key}"), default_lr(surface, key))
-            label = f"{RACERS[key].label}, lr {lr:.3g}"
+            name = f"{RACERS[key].label}, η = {lr:.3g}"
             try:
-                runs[label] = _race(surface, key, lr, start, steps)
-                colors.append(f"C{list(RACERS).index(key) % 10}")
+                runs[name] = _race(surface, key, lr, start, steps)
+                styles.append(racer_style(key))
             except Exception as error:  # e.g. ValueError("Invalid learning rate: -1.0")
                 problems.append(f"{RACERS[key].label}: {error}")
-        surface_trajectories(surface, runs, ax_map, raster=True, colors=colors, legend=False)
-        _draw_losses(ax_loss, surface, runs, colors)
-        if runs:
-            ax_loss.legend(fontsize=6.5, loc="best", framealpha=0.8)
-        # titles at a fixed height (y=1) skip matplotlib's search for a free spot: 10% of a redraw
-        ax_map.set_title(surface.name.replace("_", " "), fontsize=9, y=1.0)
-        ax_loss.set_title(f"{steps} steps from ({start[0]:.3g}, {start[1]:.3g})", fontsize=9, y=1.0)
-        for axis in (ax_map.xaxis, ax_map.yaxis, ax_loss.xaxis):
-            axis.set_major_locator(MaxNLocator(3))
         if not runs:
             problems.append("no optimizer chosen")
     except Exception as error:  # the last line of defence: a panel must never break
         problems.append(f"{type(error).__name__}: {error}")
+        start = surface.default_start
+    # the legend (three columns, under both plots) and the problems line sit under the axes, in room reserved for them
+    rows = -(-len(runs) // LEGEND_COLUMNS) + (1 if problems else 0)
+    fig, (ax_map, ax_loss) = new_figure(2, width=3.8, height=3.3, legend_rows=max(rows, 1))
+    right_margin(fig)
+    try:
+        surface_trajectories(surface, runs, ax_map, raster=True, styles=styles, legend=False)
+        _draw_losses(ax_loss, surface, runs, styles)
+        if runs:
+            legend_across(fig, ax_loss, ncol=LEGEND_COLUMNS)
+        # titles at a fixed height (y=1) skip matplotlib's search for a free spot: 10% of a redraw
+        ax_map.set_title(surface.name.replace("_", " "), y=1.0)
+        ax_loss.set_title(f"{steps} steps from ({start[0]:.3g}, {start[1]:.3g})", y=1.0)
+        for axis in (ax_map.xaxis, ax_map.yaxis, ax_loss.xaxis):
+            axis.set_major_locator(MaxNLocator(3))
+    except Exception as error:  # the last line of defence: a panel must never break
+        problems.append(f"{type(error).__name__}: {error}")
     if problems:
-        fig.text(0.5, 0.01, "; ".join(problems)[:160], ha="center", va="bottom", fontsize=7, color="crimson")
+        fig.text(0.5, 0.01, "; ".join(problems)[:120], ha="center", va="bottom", fontsize=LEGEND_SIZE,
+                 color=PALETTE["vermillion"])
     return fig
 
 
 def race_panel(surface: str = "rosenbrock", optimizers=DEFAULT_RACE, steps: int = 150):
-    """Controls: the surface, the start (x, y), which of ``optimizers`` race, steps, and one log-scale lr slider each.
+    """Controls: the surface, which of ``optimizers`` race, then two accordion sections: one log-scale
+    learning-rate slider per optimizer ("learning rates"), the start θ and the number of steps ("start and steps").
 
     Choosing another surface moves the start and every step size to that surface's defaults
     (without redrawing in between), then redraws once.
@@ -211,19 +230,22 @@ def race_panel(surface: str = "rosenbrock", optimizers=DEFAULT_RACE, steps: int 
     optimizers = tuple(key for key in optimizers if key in RACERS)
     (x0, x1), (y0, y1) = surface_obj.bounds
     controls = {
-        "surface": widgets.Dropdown(options=list(SURFACES), value=surface_obj.name, description="surface"),
-        "x": widgets.FloatSlider(value=surface_obj.default_start[0], min=x0, max=x1, step=(x1 - x0) / 200,
-                                 description="start x", readout_format=".3g", **slider_style()),
-        "y": widgets.FloatSlider(value=surface_obj.default_start[1], min=y0, max=y1, step=(y1 - y0) / 200,
-                                 description="start y", readout_format=".3g", **slider_style()),
+        "surface": widgets.Dropdown(options=list(SURFACES), value=surface_obj.name, description=label("surface")),
         "optimizers": widgets.SelectMultiple(options=[(RACERS[k].label, k) for k in optimizers], value=optimizers,
-                                             rows=min(len(optimizers), 6), description="racers"),
-        "steps": widgets.IntSlider(value=steps, min=10, max=1000, step=10, description="steps", **slider_style()),
+                                             rows=min(len(optimizers), 6), description=label("optimizers"),
+                                             style={"description_width": "initial"}),
+        "x": widgets.FloatSlider(value=surface_obj.default_start[0], min=x0, max=x1, step=(x1 - x0) / 200,
+                                 description=label("x"), readout_format=".3g", **slider_style()),
+        "y": widgets.FloatSlider(value=surface_obj.default_start[1], min=y0, max=y1, step=(y1 - y0) / 200,
+                                 description=label("y"), readout_format=".3g", **slider_style()),
+        "steps": widgets.IntSlider(value=steps, min=10, max=1000, step=10, description=label("steps"),
+                                   **slider_style()),
     }
     for key in optimizers:
         controls[f"lr_{key}"] = widgets.FloatLogSlider(
             value=default_lr(surface_obj, key), base=10, min=-5, max=1, step=0.05,
-            description=f"lr {RACERS[key].label}", readout_format=".3g", **slider_style())
+            description=label("lr", RACERS[key].label), readout_format=".3g", **slider_style())
+    groups = {"learning rates": [f"lr_{key}" for key in optimizers], "start and steps": ["x", "y", "steps"]}
     panel = None
 
     def reset_to_surface(change):  # registered before build_panel's redraw, so it runs first
@@ -246,5 +268,5 @@ def race_panel(surface: str = "rosenbrock", optimizers=DEFAULT_RACE, steps: int 
                 controls[name].observe(panel.redraw, names="value")
 
     controls["surface"].observe(reset_to_surface, names="value")
-    panel = build_panel(race_update, controls)
+    panel = build_panel(race_update, controls, groups=groups)
     return panel

@@ -12,17 +12,18 @@ from __future__ import annotations
 
 from matplotlib.figure import Figure
 
-from ..plotting import mark_diverged, new_figure
+from ..plotting import LEGEND_SIZE, PALETTE, mark_diverged, new_figure, optimizer_color, optimizer_style
 from ..second_order.newton import run_second_order
-from ..surface_plots import light_ticks, surface_image
+from ..surface_plots import legend_under, light_ticks, right_margin, surface_image
 from ..surfaces import get_surface
-from ._panel import build_panel, slider_style
+from ._panel import build_panel, label, slider_style
 
 __all__ = ["second_order_update", "second_order_panel", "SECOND_ORDER_SURFACES", "SECOND_ORDER_METHODS"]
 
 SECOND_ORDER_SURFACES = ("saddle", "quartic_saddle", "monkey_saddle")
-SECOND_ORDER_METHODS = {"newton": ("Newton", "C3"), "sfn": ("saddle-free Newton", "C2"),
-                        "gd": ("gradient descent", "C0")}
+SECOND_ORDER_METHODS = {key: (name, optimizer_color(key)) for key, name in
+                        (("newton", "Newton"), ("sfn", "saddle-free Newton"), ("gd", "gradient descent"))}
+"""key -> (printed name, colour): each method's course-wide colour (its line style: :func:`optimizer_style`)."""
 GD_LR = 0.1
 
 
@@ -36,31 +37,33 @@ def second_order_update(surface: str = "quartic_saddle", method: str = "all", da
         raise ValueError(f"method must be 'all' or one of {', '.join(SECOND_ORDER_METHODS)}, got {method!r}")
     surf = get_surface(surface)
     steps = max(1, int(steps))
-    fig, (ax_map, ax_dist) = new_figure(2, width=3.9, height=3.4)
+    fig, (ax_map, ax_dist) = new_figure(2, width=3.9, height=3.4, legend_rows=1)
+    right_margin(fig)
     surface_image(surf, ax_map)
     (xa, xb), (ya, yb) = surf.bounds
     notes = []
     for key in methods:
-        label, color = SECOND_ORDER_METHODS[key]
+        label, _ = SECOND_ORDER_METHODS[key]
+        style = optimizer_style(key)
         points, diverged_at = run_second_order(key, surf, (float(x0), float(y0)), steps,
                                                lr=GD_LR if key == "gd" else 1.0, damping=float(damping),
                                                escape_radius=1e3)
         last = steps if diverged_at is None else diverged_at - 1
         pts = points[:last + 1]
-        ax_map.plot(pts[:, 0], pts[:, 1], "-o", color=color, markersize=2.5, linewidth=1.2, label=label)
+        ax_map.plot(pts[:, 0], pts[:, 1], marker="o", markersize=2.5, linewidth=1.4, label=label, **style)
         dist = pts.norm(dim=1).clamp_min(1e-16)
-        ax_dist.plot(range(len(dist)), dist, "-o", color=color, markersize=2.5, linewidth=1.2,
-                     label=f"{label}: {float(dist[-1]):.3g}")
+        ax_dist.plot(range(len(dist)), dist, marker="o", markersize=2.5, linewidth=1.4,
+                     label=f"{label}: {float(dist[-1]):.3g}", **style)
         if diverged_at is not None:
             notes.append(f"{label}: diverged at step {diverged_at}")
     ax_map.set_xlim(xa, xb)
     ax_map.set_ylim(ya, yb)
-    ax_map.set_title(f"{surface.replace('_', ' ')}, damping {float(damping):.3g}", fontsize=9, y=1.0)
-    ax_map.legend(fontsize=6, loc="lower left", framealpha=0.8)
+    ax_map.set_title(f"{surface.replace('_', ' ')}, damping δ = {float(damping):.3g}", y=1.0)
     ax_dist.set_yscale("log")
-    ax_dist.set_xlabel("step")
-    ax_dist.set_ylabel("distance from the saddle (0, 0)")
-    ax_dist.legend(fontsize=6, loc="upper left", framealpha=0.8)
+    ax_dist.set_xlabel("step $k$")
+    ax_dist.set_ylabel(r"distance $\|\theta_k\|$ from the saddle")
+    ax_dist.set_title("legend: distance at the last step", y=1.0)
+    legend_under(ax_dist, ncol=3, across=True)  # the key of both plots, outside the data
     light_ticks(ax_map)  # few ticks, plain labels: most of a redraw is text layout
     light_ticks(ax_dist)
     if notes:
@@ -68,8 +71,8 @@ def second_order_update(surface: str = "quartic_saddle", method: str = "all", da
             mark_diverged(ax_dist, int(notes[0].rsplit(" ", 1)[1]))
         else:
             ax_dist.text(0.5, 0.5, "\n".join(notes), transform=ax_dist.transAxes, ha="center", va="center",
-                         fontsize=8, color="crimson",
-                         bbox=dict(boxstyle="round", facecolor="white", alpha=0.85, edgecolor="crimson"))
+                         fontsize=LEGEND_SIZE, color=PALETTE["vermillion"],
+                         bbox=dict(boxstyle="round", facecolor="white", alpha=0.85, edgecolor=PALETTE["vermillion"]))
     return fig
 
 
@@ -82,13 +85,13 @@ def second_order_panel(**initial):
     style = slider_style()
     controls = {
         "surface": widgets.Dropdown(options=list(SECOND_ORDER_SURFACES), value=values["surface"],
-                                    description="surface", style=style["style"]),
+                                    description=label("surface"), style=style["style"]),
         "method": widgets.Dropdown(options=[("all three", "all")] + [(v[0], k) for k, v in SECOND_ORDER_METHODS.items()],
-                                   value=values["method"], description="method", style=style["style"]),
-        "damping": widgets.FloatSlider(value=values["damping"], min=0.0, max=3.0, step=0.05, description="damping δ",
-                                       **style),
-        "x0": widgets.FloatSlider(value=values["x0"], min=-1.4, max=1.4, step=0.05, description="x₀", **style),
-        "y0": widgets.FloatSlider(value=values["y0"], min=-1.4, max=1.4, step=0.05, description="y₀", **style),
-        "steps": widgets.IntSlider(value=values["steps"], min=1, max=40, description="steps", **style),
+                                   value=values["method"], description=label("method"), style=style["style"]),
+        "damping": widgets.FloatSlider(value=values["damping"], min=0.0, max=3.0, step=0.05,
+                                       description=label("damping"), **style),
+        "x0": widgets.FloatSlider(value=values["x0"], min=-1.4, max=1.4, step=0.05, description=label("x"), **style),
+        "y0": widgets.FloatSlider(value=values["y0"], min=-1.4, max=1.4, step=0.05, description=label("y"), **style),
+        "steps": widgets.IntSlider(value=values["steps"], min=1, max=40, description=label("steps"), **style),
     }
     return build_panel(second_order_update, controls)

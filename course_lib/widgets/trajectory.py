@@ -22,11 +22,11 @@ from torch.nn import functional as F
 
 from .. import factorization as fz
 from ..data import load_digits
-from ..plotting import mark_diverged, new_figure
+from ..plotting import PALETTE, mark_diverged, new_figure, optimizer_style
 from ..quadratics import single_threaded
 from ..second_order.sharpness import MLPProblem, SharpnessRun, gd_with_sharpness
-from ..surface_plots import light_ticks
-from ._panel import build_panel, slider_style
+from ..surface_plots import legend_under, light_ticks, right_margin
+from ._panel import build_panel, label, slider_style
 
 __all__ = ["eos_problem", "eos_run", "completion_problem", "completion_run", "trajectory_update", "trajectory_panel",
            "LEARNING_RATES", "EOS_STEPS", "COMPLETION_STEPS"]
@@ -73,33 +73,41 @@ def completion_run(depth: int, scale: float, steps: int = COMPLETION_STEPS) -> f
 def trajectory_update(lr: float = 0.5, depth: int = 3, scale: float = 1e-4) -> Figure:
     """Sharpness against 2/lr and the loss (edge of stability), and the singular values of the recovered matrix."""
     run = eos_run(float(lr))
-    fig, (ax_sharp, ax_loss, ax_sv) = new_figure(3, width=3.6, height=3.0)
-    ax_sharp.plot(run.sharpness_steps, run.sharpness, color="tab:blue", linewidth=1.2, label="sharpness")
-    ax_sharp.axhline(2.0 / float(lr), color="black", linestyle="--", linewidth=0.9, label="2 / lr")
+    fig, (ax_sharp, ax_loss, ax_sv) = new_figure(3, width=3.6, height=3.0, legend_rows=2)
+    right_margin(fig, 0.2)
+    ax_sharp.plot(run.sharpness_steps, run.sharpness, color=PALETTE["blue"], linewidth=1.3,
+                  label=r"sharpness $\lambda_{\max}$")
+    ax_sharp.axhline(2.0 / float(lr), color="black", linestyle="--", linewidth=1.0, label=r"$2/\eta$")
     top = max(max(run.sharpness), 2.0 / float(lr))
     ax_sharp.set_ylim(0, 1.15 * top)
-    ax_sharp.set_xlabel("step")
-    ax_sharp.set_title(f"sharpness, lr = {float(lr):g}", fontsize=9, y=1.0)
-    ax_sharp.legend(fontsize=7, loc="lower right")
-    ax_loss.plot(range(len(run.loss)), run.loss, color="black", linewidth=1.0)
+    ax_sharp.set_xlabel("step $k$")
+    ax_sharp.set_ylabel(r"sharpness $\lambda_{\max}$")
+    ax_sharp.set_title(f"full-batch GD, η = {float(lr):g}", y=1.0)
+    legend_under(ax_sharp, ncol=2)
+    ax_loss.plot(range(len(run.loss)), run.loss, linewidth=1.2, **optimizer_style("gd"))
     ax_loss.set_yscale("log")
-    ax_loss.set_xlabel("step")
-    ax_loss.set_title("training loss", fontsize=9, y=1.0)
+    ax_loss.set_xlabel("step $k$")
+    ax_loss.set_ylabel("training loss")
+    ax_loss.set_title("training loss", y=1.0)
     if run.diverged_at is not None:
         for ax in (ax_sharp, ax_loss):
             mark_diverged(ax, run.diverged_at)
     completion = completion_run(int(depth), float(scale))
     target, _ = completion_problem()
-    for value in torch.linalg.svdvals(target)[:3].tolist():
-        ax_sv.axhline(value, color="gray", linestyle=":", linewidth=0.8)
+    for n, value in enumerate(torch.linalg.svdvals(target)[:3].tolist()):
+        ax_sv.axhline(value, color=PALETTE["grey"], linestyle=":", linewidth=1.0,
+                      label="target's singular values" if n == 0 else None)
     svs = completion.singular_values
+    colors = [PALETTE[c] for c in ("blue", "vermillion", "bluish green", "orange", "reddish purple", "sky blue")]
     for i in range(min(6, svs.shape[-1])):
-        ax_sv.plot(completion.steps, svs[:, i], color=f"C{i}", linewidth=1.0)
+        ax_sv.plot(completion.steps, svs[:, i], color=colors[i], linewidth=1.2)
     ax_sv.set_yscale("log")
     ax_sv.set_ylim(max(float(svs.min()), 1e-8), 3.0)
-    ax_sv.set_xlabel("step")
+    ax_sv.set_xlabel("step $k$")
+    ax_sv.set_ylabel(r"singular values of $W_{1:N}$")
     error = float(completion.test_error[-1])
-    ax_sv.set_title(f"top singular values, depth {int(depth)} (error {error:.2g})", fontsize=9, y=1.0)
+    ax_sv.set_title(f"depth N = {int(depth)}: test error {error:.2g}", y=1.0)
+    legend_under(ax_sv, ncol=1)
     for ax in (ax_sharp, ax_loss, ax_sv):
         light_ticks(ax)
     return fig
@@ -111,9 +119,10 @@ def trajectory_panel(lr: float = 0.5, depth: int = 3, scale: float = 1e-4):
 
     style = slider_style()
     controls = {
-        "lr": widgets.SelectionSlider(options=list(LEARNING_RATES), value=lr, description="lr (left)", **style),
-        "depth": widgets.IntSlider(value=depth, min=1, max=4, description="depth N (right)", **style),
+        "lr": widgets.SelectionSlider(options=list(LEARNING_RATES), value=lr, description=label("lr", "left panels"),
+                                      **style),
+        "depth": widgets.IntSlider(value=depth, min=1, max=4, description=label("depth", "right panel"), **style),
         "scale": widgets.FloatLogSlider(value=scale, base=10, min=-5, max=-0.5, step=0.5,
-                                        description="init scale (right)", **style),
+                                        description=label("init_scale", "right panel"), **style),
     }
     return build_panel(trajectory_update, controls)
