@@ -66,7 +66,7 @@ OPTIMIZER_STYLES = {  # name -> (colour, line style); the same in every notebook
     "rmsprop": (PALETTE["orange"], "-"), "adam": (PALETTE["vermillion"], "-"),
     "adamw": (PALETTE["reddish purple"], "--"), "amsgrad": (PALETTE["indigo"], "-."),
     "adamax": (PALETTE["teal"], ":"), "nadam": (PALETTE["wine"], "--"), "adafactor": (PALETTE["rose"], "-"),
-    "adabound": (PALETTE["green"], "--"), "swats": (PALETTE["purple"], "-."), "lion": (PALETTE["rose"], "--"),
+    "adabound": (PALETTE["green"], "--"), "swats": (PALETTE["purple"], "-."), "lion": (PALETTE["sand"], "--"),
     "shampoo": (PALETTE["teal"], "-"), "muon": (PALETTE["indigo"], "-"), "sf_sgd": (PALETTE["grey"], "--"),
     "sf_adamw": (PALETTE["wine"], "-"), "newton": (PALETTE["indigo"], "-"),
     "sfn": (PALETTE["bluish green"], "--"), "kfac": (PALETTE["orange"], "-."), "lbfgs": (PALETTE["teal"], "-."),
