@@ -44,8 +44,8 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 LESSONS = sorted((ROOT / "lessons").glob("[0-9][0-9]_*.ipynb"))
-PANEL_CELLS = ".jp-CodeCell:has(.widget-output img)"
-PANEL_IMG = ".widget-output img"
+PANEL_CELLS = ".jp-CodeCell:has(img.widget-image)"
+PANEL_IMG = "img.widget-image"
 ERROR_OUTPUTS = ('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"], '
                  '.jp-OutputArea-output[data-mime-type*="error"]')
 NOT_SOLVED = "Not solved yet"

@@ -59,30 +59,37 @@ def build_panel(update: Callable[..., Figure], controls: dict, *, fixed: dict | 
     names]}) puts those controls in one accordion section each (e.g. one per optimizer of a race), so
     that a panel with many sliders stays compact.
     Returns the ``ipywidgets.VBox``, with ``.controls``, ``.redraw()`` (redraw now),
-    ``.figure`` (the last figure drawn, ``None`` after an error) and ``.error``
-    (the last exception's text), so that tests can drive it without a browser.
+    ``.figure`` (the last figure drawn, ``None`` after an error), ``.error`` (the last exception's
+    text), ``.image`` (the ``ipywidgets.Image`` showing the PNG) and ``.message`` (the error line), so that
+    tests can drive it without a browser.
+
+    The picture is an ``ipywidgets.Image``: its PNG travels as one binary buffer (no base64, no output
+    capture), which keeps a redraw cheap and lets any front end or executor show it.
     """
+    import html
+
     import ipywidgets as widgets
-    from IPython.display import Image, display
 
     fixed = dict(fixed or {})
-    out = widgets.Output()
-    panel = widgets.VBox([*_layout(controls, groups), out])
+    image = widgets.Image(format="png")
+    message = widgets.HTML(value="")
+    panel = widgets.VBox([*_layout(controls, groups), image, message])
 
     def redraw(change=None):
         values = {name: control.value for name, control in controls.items()}
-        with out:
-            out.clear_output(wait=True)
-            try:
-                panel.figure, panel.error = update(**values, **fixed), None
-                display(Image(data=figure_png(panel.figure), width=round(panel.figure.get_figwidth() * DPI)))
-            except Exception as error:  # a panel must stay alive whatever the learner does with it
-                panel.figure, panel.error = None, f"{type(error).__name__}: {error}"
-                print(panel.error)
+        try:
+            figure = update(**values, **fixed)
+            png = figure_png(figure)
+            image.width = str(round(figure.get_figwidth() * DPI))  # screen pixels: the PNG has HIDPI x more
+            image.value = png
+            panel.figure, panel.error, message.value = figure, None, ""
+        except Exception as error:  # a panel must stay alive whatever the learner does with it
+            panel.figure, panel.error = None, f"{type(error).__name__}: {error}"
+            message.value = f"<pre>{html.escape(panel.error)}</pre>"
 
     for control in controls.values():
         control.observe(redraw, names="value")
-    panel.controls, panel.redraw, panel.output = controls, redraw, out
+    panel.controls, panel.redraw, panel.image, panel.message = controls, redraw, image, message
     redraw()
     return panel
 
