@@ -69,6 +69,7 @@ def linear_net_update(depth: int = 3, scale: float = 0.3, lr: float = 0.05, init
     run = linear_net_run(int(depth), float(scale), float(lr), str(init), int(steps), int(seed))
     fig, (ax_loss, ax_sv, ax_bal) = new_figure(3, width=3.6, height=3.0, legend_rows=2)
     right_margin(fig, 0.2)
+    fig.subplots_adjust(wspace=0.6)  # room for the balancedness panel's tall y label
     k = range(len(run.loss))
     loss = torch.tensor(run.loss, dtype=torch.float64).clamp_min(_FLOOR)
     ax_loss.plot(k, loss, linewidth=1.3, **optimizer_style("gd"))
