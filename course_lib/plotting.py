@@ -13,7 +13,8 @@ One course style (:func:`use_course_style`, applied when this module is imported
 
 * a figure is :data:`COLUMN` inches wide, shown at :data:`DPI` screen pixels per inch, so that it fills
   the notebook column at 100% zoom; its PNG holds :data:`HIDPI` times as many pixels per side, sharp on a
-  HiDPI screen (inline plots use IPython's "retina" format, panels :func:`show_scale`);
+  HiDPI screen (inline plots use IPython's "retina" format, 2x; panels :data:`PANEL_HIDPI` = 1.5x, which
+  keeps a slider move within the bench's budget);
 * text is at least 9 pt, i.e. 12.5 screen pixels (legends, ticks); titles 10.5 pt;
 * every optimizer has one colour and line style in every notebook (:func:`optimizer_style`), from a
   palette safe for colour-blind readers (Okabe & Ito 2008, extended with Tol's "muted" scheme); the
@@ -23,6 +24,7 @@ One course style (:func:`use_course_style`, applied when this module is imported
 
 from __future__ import annotations
 
+import functools
 from typing import Callable, Sequence
 
 import matplotlib.pyplot as plt
@@ -32,7 +34,7 @@ from matplotlib.axes import Axes
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
-__all__ = ["DPI", "HIDPI", "COLUMN", "MAP_CMAP", "PALETTE", "OPTIMIZER_STYLES", "optimizer_style", "optimizer_color",
+__all__ = ["DPI", "HIDPI", "PANEL_HIDPI", "COLUMN", "MAP_CMAP", "PALETTE", "OPTIMIZER_STYLES", "optimizer_style", "optimizer_color",
            "use_course_style", "subplots", "new_figure", "legend_below", "under_axes", "LEGEND_DROP", "colorbar", "contour", "trajectory",
            "loss_curve", "mark_diverged", "rate_vs_lr"]
 
@@ -44,7 +46,10 @@ _SURFACE_PLOTS = ("surface_contour", "surface_trajectories", "surface_3d", "basi
 DPI = 100
 """Screen pixels per figure inch (CSS pixels): a figure of :data:`COLUMN` inches is 900 pixels wide."""
 HIDPI = 2
-"""PNG pixels per screen pixel: pictures stay sharp on a HiDPI (retina) screen."""
+"""PNG pixels per screen pixel of an inline figure: pictures stay sharp on a HiDPI (retina) screen."""
+PANEL_HIDPI = 1.5
+"""The same for a slider panel's picture: 1.5, not 2, so that a redraw stays within the bench's 150 ms
+budget (drawing and PNG encoding grow with the number of pixels); still sharper than 1 on a HiDPI screen."""
 COLUMN = 9.0
 """The width of a figure that fills the notebook column, in inches."""
 FONT_SIZE, LEGEND_SIZE, TITLE_SIZE = 10.0, 9.0, 10.5
@@ -122,11 +127,43 @@ def _register_map_cmap() -> None:
         matplotlib.colormaps.register(LinearSegmentedColormap.from_list(MAP_CMAP, colors))
 
 
+def _shared_mathtext_cache(size: int = 512) -> None:
+    """Share parsed math strings between figures.
+
+    matplotlib caches a parsed ``$...$`` per ``MathTextParser`` instance, and every new figure's renderer has its
+    own: a panel draws a new figure per slider move, so it parsed every math label again (about a third of a
+    190 ms redraw). The parse depends only on the string, resolution, font and output type, so one cache keyed
+    on those serves every renderer. If matplotlib's internals differ, nothing is changed.
+    """
+    try:
+        from matplotlib.mathtext import MathTextParser
+
+        original = MathTextParser._parse_cached
+        if getattr(original, "_course_shared", False):
+            return
+        compute = original.__wrapped__
+        parsers: dict = {}
+
+        @functools.lru_cache(size)
+        def shared(output_type, s, dpi, prop, antialiased, load_glyph_flags):
+            return compute(parsers[output_type], s, dpi, prop, antialiased, load_glyph_flags)
+
+        def parse_cached(self, s, dpi, prop, antialiased, load_glyph_flags):
+            parsers.setdefault(self._output_type, self)
+            return shared(self._output_type, s, dpi, prop, antialiased, load_glyph_flags)
+
+        parse_cached._course_shared = True
+        MathTextParser._parse_cached = parse_cached
+    except (ImportError, AttributeError):
+        pass
+
+
 def use_course_style() -> None:
     """Apply the course's matplotlib settings (sizes, fonts, colour cycle; "retina" inline figures in IPython)."""
     from cycler import cycler
 
     _register_map_cmap()
+    _shared_mathtext_cache()
     plt.rcParams.update({
         "figure.dpi": DPI, "savefig.dpi": DPI * HIDPI, "figure.figsize": (COLUMN * 0.6, COLUMN * 0.4),
         "font.size": FONT_SIZE, "axes.titlesize": TITLE_SIZE, "axes.labelsize": FONT_SIZE,
@@ -147,8 +184,8 @@ def use_course_style() -> None:
 
 
 def show_scale() -> float:
-    """PNG pixels per figure inch of what a panel shows (:data:`DPI` x :data:`HIDPI`)."""
-    return DPI * HIDPI
+    """PNG pixels per figure inch of what a panel shows (:data:`DPI` x :data:`PANEL_HIDPI`)."""
+    return DPI * PANEL_HIDPI
 
 
 def _to_numpy(values) -> np.ndarray:

@@ -80,7 +80,7 @@ def build_panel(update: Callable[..., Figure], controls: dict, *, fixed: dict | 
         try:
             figure = update(**values, **fixed)
             png = figure_png(figure)
-            image.width = str(round(figure.get_figwidth() * DPI))  # screen pixels: the PNG has HIDPI x more
+            image.width = str(round(figure.get_figwidth() * DPI))  # screen pixels: the PNG has PANEL_HIDPI x more
             image.value = png
             panel.figure, panel.error, message.value = figure, None, ""
         except Exception as error:  # a panel must stay alive whatever the learner does with it
@@ -96,7 +96,7 @@ def build_panel(update: Callable[..., Figure], controls: dict, *, fixed: dict | 
 
 def figure_png(fig: Figure) -> bytes:
     """The figure as PNG bytes (what a panel shows: works whatever matplotlib backend is active), at
-    :data:`~course_lib.plotting.HIDPI` times the screen resolution, shown at the figure's width in screen pixels."""
+    :data:`~course_lib.plotting.PANEL_HIDPI` times the screen resolution, shown at the figure's width in screen pixels."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=show_scale(), pil_kwargs={"compress_level": 1})  # fast to write
     return buffer.getvalue()
