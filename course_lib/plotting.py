@@ -90,11 +90,14 @@ _ALIASES = {  # the names the notebooks and panels print -> a key of OPTIMIZER_S
 }
 
 
+_ALIASES_LONGEST_FIRST = sorted(_ALIASES, key=len, reverse=True)  # "adamw, lr 0.1" -> adamw, not adam
+
+
 def _style_key(name: str) -> str | None:
     text = str(name).strip().lower()
     if text in OPTIMIZER_STYLES:
         return text
-    for alias in sorted(_ALIASES, key=len, reverse=True):  # "adamw, lr 0.1" -> adamw, not adam
+    for alias in _ALIASES_LONGEST_FIRST:
         if text == alias or text.startswith(alias + " ") or text.startswith(alias + ",") or text.startswith(alias + "("):
             return _ALIASES[alias]
     return None

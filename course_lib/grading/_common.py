@@ -9,6 +9,7 @@ whether the check cell raised and whether its output is that line.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
 import warnings
@@ -294,8 +295,6 @@ def reports_unsolved(check):
     Only a ``NotImplementedError`` raised in notebook code (the stub ``raise NotImplementedError()``) is
     reported; any other failure of the learner's code is the check's AssertionError, as always.
     """
-    import functools
-
     @functools.wraps(check)
     def wrapper(*args, **kwargs):
         __tracebackhide__ = True  # noqa: F841

@@ -192,8 +192,15 @@ _SF_CASES = (
 def _package_run(grad_fn, x0, lr, momentum, steps):
     import schedulefree  # the authors' package: a test-time reference
 
+    return schedule_free_path(lambda params, **kw: schedulefree.SGDScheduleFree(params, foreach=False, **kw),
+                              grad_fn, x0, lr, momentum, steps)
+
+
+def schedule_free_path(make, grad_fn, x0, lr, momentum, steps):
+    """The iterates ``x_0..x_steps`` (the evaluation point, as the exercise returns them) of the schedule-free
+    optimizer ``make(params, lr=, momentum=)`` fed ``grad_fn`` at its training point."""
     p = x0.clone().requires_grad_(True)
-    opt = schedulefree.SGDScheduleFree([p], lr=lr, momentum=momentum, foreach=False)
+    opt = make([p], lr=lr, momentum=momentum)
     xs = [x0.clone()]
     for _ in range(steps):
         opt.train()
