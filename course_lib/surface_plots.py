@@ -268,6 +268,18 @@ def surface_trajectories(surface, trajectories: dict, ax: Axes | None = None, *,
         ax.set_title(surface.name.replace("_", " "), y=1.0)
     else:
         ax = surface_contour(surface, ax, **(contour_kwargs or {}))
+    draw_paths(trajectories, ax, colors=colors, styles=styles)
+    (x0, x1), (y0, y1) = surface.bounds
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    if legend and trajectories:
+        legend_below(ax)
+    return ax
+
+
+def draw_paths(trajectories: dict, ax: Axes, *, colors: Sequence[str] | None = None,
+               styles: Sequence[dict] | None = None) -> Axes:
+    """The paths of :func:`surface_trajectories` without the map under them (styles as there)."""
     own = path_styles(trajectories) if styles is None and colors is None else None
     for i, (label, traj) in enumerate(trajectories.items()):
         k = traj.diverged_at
@@ -284,11 +296,6 @@ def surface_trajectories(surface, trajectories: dict, ax: Axes | None = None, *,
             last = _to_numpy(traj.points[max(k - 1, 0)])
             ax.plot(last[0], last[1], marker="x", color=PALETTE["vermillion"], markersize=9, markeredgewidth=2,
                     zorder=5)
-    (x0, x1), (y0, y1) = surface.bounds
-    ax.set_xlim(x0, x1)
-    ax.set_ylim(y0, y1)
-    if legend and trajectories:
-        legend_below(ax)
     return ax
 
 

@@ -13,7 +13,7 @@ KEYS = {"name", "case", "course_ms", "reference_ms", "ratio", "budget", "budget_
 def test_suites_are_registered_with_their_rows():
     assert {"trajectories", "widgets"} <= set(bench.SUITES)
     assert bench.SUITES["trajectories"].names() == ["run_batch", "run_batch autograd"]
-    assert bench.SUITES["widgets"].names() == ["race", *surface_suites.PANEL_ROWS]
+    assert bench.SUITES["widgets"].names() == [*surface_suites.PANEL_ROWS, "race"]
 
 
 def test_trajectories_suite_records_on_a_small_run():
@@ -36,6 +36,32 @@ def test_widgets_suite_records():
     for record in records:
         assert record.error is None and record.course_ms > 0 and record.budget == 150.0
         assert record.budget_on == "course_ms" and record.over_budget in (True, False)
+
+
+def test_a_widget_row_times_the_panels_own_redraw_and_reports_its_error(monkeypatch):
+    import ipywidgets
+    from matplotlib.figure import Figure
+
+    from course_lib.widgets import build_panel
+
+    calls = []
+
+    def update(lr):
+        calls.append(lr)
+        if lr > 0.5:
+            raise ValueError("Invalid learning rate")
+        return Figure(figsize=(1, 1))
+
+    def make_panel():
+        return build_panel(update, {"lr": ipywidgets.FloatSlider(value=0.1, min=0.0, max=1.0)})
+
+    moves = [("fine", "slider move", make_panel, "lr", lambda i: 0.1 + 0.01 * i),
+             ("broken", "slider move", make_panel, "lr", lambda i: 0.9)]
+    monkeypatch.setattr(surface_suites, "_panel_moves", lambda: moves)
+    monkeypatch.setattr(surface_suites, "PANEL_ROWS", ["fine", "broken"])
+    fine, broken = surface_suites.run_widgets_suite(steps=3)
+    assert fine.error is None and fine.course_ms > 0 and len(set(calls)) >= 4  # the slider's moves redrew the panel
+    assert broken.error == "RuntimeError: ValueError: Invalid learning rate" and broken.course_ms is None
 
 
 def test_only_filters_rows_and_leaves_other_suites_alone():

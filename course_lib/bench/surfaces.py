@@ -4,10 +4,11 @@
   on Rosenbrock, budget 2 s (2000 ms) per run. Rows: course_lib's Adam and SGD with momentum
   (closed-form gradients, float32, the default dtype), and Adam with the gradient taken by
   autograd instead (the same run on a plain function), to show what the closed form saves.
-* ``widgets``: the optimizer race panel (:func:`course_lib.widgets.race.race_update`) from
-  the values a slider sends to the PNG the panel shows, budget 150 ms median. Cases:
-  ``slider move`` (one optimizer's step size moves: one run is recomputed, the figure
-  redrawn) and ``new start`` (the start moves: all four runs are recomputed).
+* ``widgets``: every notebook's panel, built as the notebook builds it, from a slider's new value to the
+  PNG in the panel's picture (the panel's own redraw), budget 150 ms median. One row per panel
+  (a new value every move, so caches of whole runs do not help); the race has two cases:
+  ``slider move`` (one optimizer's step size moves: one run is recomputed, the figure redrawn)
+  and ``new start`` (the start moves: all runs are recomputed).
 
 Each row's ``course_ms`` is the median over ``steps`` timed repetitions after one warm-up;
 absolute budgets (``budget_on="course_ms"``), no reference. Run them alone with
@@ -29,7 +30,6 @@ RACE_BUDGET_MS = 150.0
 STARTS, STEPS = 10_000, 200
 RUN_BATCH_ROWS = ["run_batch", "run_batch autograd"]
 RACE_ROWS = ["race"]
-# the other notebooks' panels, one slider move each (a new value every call, so caches of whole runs do not help)
 PANEL_ROWS = ["gd_quadratic_panel", "momentum_panel", "adaptive_panel", "adam_panel", "linear_net_panel",
               "second_order_panel", "ogr_panel", "comparison_panel"]
 
@@ -96,71 +96,68 @@ def run_trajectories_suite(*, only: list[str] | None = None, steps: int | None =
         yield record
 
 
-@register_suite("widgets", "optimizer race panel: recompute + redraw + PNG per slider move (budget 150 ms median)",
-                names=lambda: RACE_ROWS + PANEL_ROWS)
+@register_suite("widgets", "every notebook panel: one slider move = recompute + redraw + PNG (budget 150 ms median)",
+                names=lambda: PANEL_ROWS + RACE_ROWS)
 def run_widgets_suite(*, only: list[str] | None = None, steps: int | None = None, **_):
+    """Each row builds the panel a notebook shows and times one move of one slider, as a learner makes it: the
+    control's new value runs the panel's own redraw (recompute, draw, PNG into the picture)."""
     repeats = steps or 15
-    yield from _panel_rows(_wanted(PANEL_ROWS, only), repeats)
-    if "race" not in _wanted(RACE_ROWS, only):
-        return
-    for case in ("slider move", "new start"):
-        record = Record("widgets", "race", case, None, budget=RACE_BUDGET_MS, budget_on="course_ms",
+    wanted = set(_wanted(PANEL_ROWS + RACE_ROWS, only))
+    for name, case, make_panel, control, value in _panel_moves():
+        if name not in wanted:
+            continue
+        record = Record("widgets", name, case, None, budget=RACE_BUDGET_MS, budget_on="course_ms",
                         device="cpu", extra={"threads": torch.get_num_threads()})
         try:
             import matplotlib
 
             matplotlib.use("Agg")  # the panel renders PNGs itself; no window, whatever the backend was
-            from ..widgets._panel import figure_png
-            from ..widgets.race import DEFAULT_RACE, _race, default_lr, race_update
-
-            moves = iter(range(10 ** 6))
-
-            def slider_move():  # a new step size for Adam each time: one run to compute, everything to draw
-                lr = default_lr("rosenbrock", "adam") * (1 + 0.01 * (next(moves) % 50))
-                return figure_png(race_update("rosenbrock", optimizers=DEFAULT_RACE, lr_adam=lr))
-
-            def new_start():  # a new start: every run recomputed
-                x = -1.9 + 0.01 * (next(moves) % 100)
-                return figure_png(race_update("rosenbrock", x=x, y=2.5, optimizers=DEFAULT_RACE))
-
-            _race.cache_clear()
+            panel = make_panel()
         except Exception as error:
             yield _failed(record, error)
             continue
-        yield _timed(record, slider_move if case == "slider move" else new_start, repeats)
+        yield _timed(record, _slider_mover(panel, control, value), repeats)
 
 
 def _panel_moves():
-    """For each panel: a function that makes the figure for the i-th slider move."""
+    """(row, case, panel factory, control name, value of the i-th move) for each timed slider."""
     from .. import widgets
+    from ..widgets.race import _race, default_lr
 
-    return {
-        "gd_quadratic_panel": lambda i: widgets.gd_quadratic_update(lr=0.5 + 0.01 * (i % 100), kappa=20.0),
-        "momentum_panel": lambda i: widgets.momentum_update(lr=1.0 + 0.01 * (i % 100), beta=0.5),
-        "adaptive_panel": lambda i: widgets.adaptive_update(lr_adagrad=0.5 * (1 + 0.01 * (i % 50))),
-        "adam_panel": lambda i: widgets.adam_update(lr=0.1 * (1 + 0.01 * (i % 50))),
-        "linear_net_panel": lambda i: widgets.linear_net_update(lr=0.05 * (1 + 0.01 * (i % 50))),
-        "second_order_panel": lambda i: widgets.second_order_update(damping=0.01 * (i % 50)),
-        "ogr_panel": lambda i: widgets.ogr_update(beta=0.4 + 0.004 * (i % 50)),
-        "comparison_panel": lambda i: widgets.comparison_update(lr=0.01 * (1 + 0.01 * (i % 50))),
-    }
+    def race_panel():
+        _race.cache_clear()  # a new start computes every run: nothing from an earlier row may help
+        return widgets.race_panel("rosenbrock")
+
+    adam_lr = default_lr("rosenbrock", "adam")
+    return [
+        ("gd_quadratic_panel", "slider move", widgets.gd_quadratic_panel, "lr", lambda i: 0.5 + 0.01 * (i % 100)),
+        ("momentum_panel", "slider move", widgets.momentum_panel, "lr", lambda i: 1.0 + 0.01 * (i % 100)),
+        ("adaptive_panel", "slider move", widgets.adaptive_panel, "lr_adagrad", lambda i: 0.5 * (1 + 0.01 * (i % 50))),
+        ("adam_panel", "slider move", widgets.adam_panel, "lr", lambda i: 0.1 * (1 + 0.01 * (i % 50))),
+        ("linear_net_panel", "slider move", widgets.linear_net_panel, "lr", lambda i: 0.05 * (1 + 0.01 * (i % 50))),
+        ("second_order_panel", "slider move", widgets.second_order_panel, "damping", lambda i: 0.01 * (i % 50)),
+        ("ogr_panel", "slider move", widgets.ogr_panel, "beta", lambda i: 0.4 + 0.004 * (i % 50)),
+        ("comparison_panel", "slider move", widgets.comparison_panel, "lr", lambda i: 0.01 * (1 + 0.01 * (i % 50))),
+        # a new step size for Adam: one run to compute, everything to draw
+        ("race", "slider move", race_panel, "lr_adam", lambda i: adam_lr * (1 + 0.01 * (i % 50))),
+        ("race", "new start", race_panel, "x", lambda i: -1.9 + 0.01 * (i % 100)),  # every run recomputed
+    ]
 
 
-def _panel_rows(names: list[str], repeats: int):
-    """One row per notebook panel: update + PNG for one slider move, the same budget as the race."""
-    if not names:
-        return
-    import matplotlib
+def _slider_mover(panel, control: str, value):
+    """A function that moves ``panel.controls[control]`` to its next value and fails if the redraw did."""
+    moves = iter(range(1, 10 ** 6))
+    slider = panel.controls[control]
 
-    matplotlib.use("Agg")
-    from ..widgets._panel import figure_png
+    def move():
+        new = value(next(moves))
+        if new == slider.value:  # an unchanged value runs nothing: take the next one
+            new = value(next(moves))
+        slider.value = new
+        if panel.error is not None:
+            raise RuntimeError(panel.error)
 
-    moves = _panel_moves()
-    for name in names:
-        record = Record("widgets", name, "slider move", None, budget=RACE_BUDGET_MS, budget_on="course_ms",
-                        device="cpu", extra={"threads": torch.get_num_threads()})
-        counter = iter(range(10 ** 6))
-        yield _timed(record, lambda: figure_png(moves[name](next(counter))), repeats)
+    return move
 
 
 def _failed(record: Record, error: Exception) -> Record:

@@ -10,10 +10,12 @@ Each panel is two pieces:
   function whenever a control moves (only when released: ``continuous_update=False``).
 
 :func:`build_panel` joins any update function to any dict of controls, so a new
-panel is an update function plus a few lines.
+panel is an update function plus a few lines. An update function that takes ``figures``
+(a :class:`FigureCache`, which its panel passes) draws the part of its picture that no slider
+moves once, and afterwards only what the slider changed: the momentum and race panels.
 """
 
-from ._panel import LABELS, build_panel, figure_png, label, slider_style
+from ._panel import LABELS, FigureCache, build_panel, figure_png, label, slider_style
 from .gradient_descent import (BATCH_SIZES, GD_BOUNDS, GD_START, banana, batch_size_panel, batch_size_update, gd_quadratic_panel,
                                gd_quadratic_update, taylor_panel, taylor_update)
 from .momentum import draw_rate_map, momentum_panel, momentum_update
@@ -26,7 +28,7 @@ from .comparison import COMPARISON_OPTIMIZERS, comparison_panel, comparison_upda
 from .ogr import ogr_panel, ogr_update
 from .trajectory import trajectory_panel, trajectory_update
 
-__all__ = ["build_panel", "figure_png", "slider_style", "LABELS", "label",
+__all__ = ["build_panel", "figure_png", "slider_style", "LABELS", "label", "FigureCache",
            "gd_quadratic_update", "gd_quadratic_panel", "batch_size_update", "batch_size_panel",
            "taylor_update", "taylor_panel", "banana", "BATCH_SIZES", "GD_BOUNDS", "GD_START",
            "momentum_update", "momentum_panel", "draw_rate_map",

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import io
-from typing import Callable
+from collections import OrderedDict
+from typing import Callable, Hashable
 
 from matplotlib.figure import Figure
 
 from ..plotting import DPI, show_scale
 
-__all__ = ["build_panel", "figure_png", "slider_style", "LABELS", "label"]
+__all__ = ["build_panel", "figure_png", "slider_style", "LABELS", "label", "FigureCache"]
 
 
 LABELS = {
@@ -100,6 +101,82 @@ def figure_png(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=show_scale(), pil_kwargs={"compress_level": 1})  # fast to write
     return buffer.getvalue()
+
+
+class FigureCache:
+    """A panel's figures, kept between slider moves: the part that stays is drawn once per key.
+
+    A new figure costs more to draw than its curves: matplotlib makes the axes, the colour bars and each
+    of their ticks again, and lays out every label again. A panel whose picture has a fixed part (axes, the
+    contour map, colour bars, a curve that no slider moves) builds it once with ``build()`` under ``key``
+    (e.g. the condition number); :meth:`get` then hands back that figure with everything drawn after
+    ``build()`` taken away (lines, texts, legends, added axes), the data limits, view limits, autoscaling
+    and titles as ``build()`` left them, so the caller draws the moving part as on a new figure. The picture
+    is then the one a new figure would show (the panels' tests compare them pixel for pixel).
+    ``size`` keys are kept, the oldest dropped first.
+    """
+
+    def __init__(self, size: int = 4):
+        self.size = size
+        self._kept: OrderedDict[Hashable, tuple[Figure, list, set]] = OrderedDict()
+
+    def get(self, key: Hashable, build: Callable[[], Figure]) -> Figure:
+        if key in self._kept:
+            self._kept.move_to_end(key)
+            figure, axes_states, figure_children = self._kept[key]
+            _restore(figure, axes_states, figure_children)
+            return figure
+        figure = build()
+        self._kept[key] = (figure, *_snapshot(figure))
+        while len(self._kept) > self.size:
+            self._kept.popitem(last=False)
+        return figure
+
+
+_FIGURE_LISTS = ("legends", "texts", "lines", "patches", "images", "artists")
+
+
+def _snapshot(figure: Figure):
+    axes = []
+    for ax in figure.axes:
+        titles = (ax.title, ax._left_title, ax._right_title)
+        scales = [(axis, axis._scale, axis.get_major_locator(), axis.get_minor_locator(),
+                   axis.get_major_formatter(), axis.get_minor_formatter()) for axis in (ax.xaxis, ax.yaxis)]
+        axes.append((ax, {id(child) for child in ax.get_children()}, ax.dataLim.get_points().copy(),
+                     ax.ignore_existing_data_limits, scales, ax.get_xlim(), ax.get_ylim(), ax.get_autoscalex_on(),
+                     ax.get_autoscaley_on(), [(title, title.get_text()) for title in titles]))
+    children = {id(artist) for name in _FIGURE_LISTS for artist in getattr(figure, name)}
+    return axes, children
+
+
+def _restore(figure: Figure, axes_states: list, figure_children: set):
+    kept_axes = {id(state[0]) for state in axes_states}
+    for ax in list(figure.axes):
+        if id(ax) not in kept_axes:
+            figure.delaxes(ax)
+    for name in _FIGURE_LISTS:
+        for artist in list(getattr(figure, name)):
+            if id(artist) not in figure_children:
+                artist.remove()
+    for ax, children, data_limits, ignore, scales, xlim, ylim, auto_x, auto_y, titles in axes_states:
+        for child in ax.get_children():
+            if id(child) not in children:
+                child.remove()
+        for axis, scale, major, minor, major_format, minor_format in scales:
+            if axis._scale is not scale:  # e.g. a loss axis the last move made log: the scale object, parameters and all
+                (ax.set_xscale if axis is ax.xaxis else ax.set_yscale)(scale)
+            axis.set_major_locator(major)
+            axis.set_minor_locator(minor)
+            axis.set_major_formatter(major_format)
+            axis.set_minor_formatter(minor_format)
+        ax.dataLim.set_points(data_limits.copy())  # a copy: drawing updates the points in place
+        ax.ignore_existing_data_limits = ignore
+        ax.set_xlim(xlim)
+        ax.set_ylim(ylim)
+        ax.set_autoscalex_on(auto_x)
+        ax.set_autoscaley_on(auto_y)
+        for title, text in titles:
+            title.set_text(text)
 
 
 def slider_style():

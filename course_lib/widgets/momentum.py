@@ -12,14 +12,15 @@ Sliders for the step size :math:`\eta`, the momentum :math:`\beta` and the condi
   current point (circle).
 
 Everything that does not depend on :math:`(\eta, \beta)` (the quadratic, the contour image and the
-rate map) is computed once per :math:`\kappa` and cached, so a slider move only runs the two
-optimizers and redraws.
+rate map) is computed once per :math:`\kappa` and cached, and the panel draws the figure's fixed part once
+per :math:`(\kappa, \text{steps})` (a :class:`~course_lib.widgets._panel.FigureCache`), so a slider move only
+runs heavy ball and draws its path, its error curve and its point.
 """
 
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import numpy as np
 import torch
@@ -33,7 +34,7 @@ from ..surface_plots import (MAP_LABEL, THETA_LABELS, _power_label, colorbar_bel
 from ..quadratics import (best_learning_rate, divergence_step, gradient_descent, heavy_ball,
                           ill_conditioned_quadratic, momentum_rate, momentum_rate_map, optimal_momentum,
                           single_threaded)
-from ._panel import build_panel, label, slider_style
+from ._panel import FigureCache, build_panel, label, slider_style
 
 __all__ = ["momentum_update", "momentum_panel", "draw_rate_map", "MOMENTUM_KAPPAS", "MOMENTUM_BOUNDS"]
 
@@ -89,8 +90,7 @@ def draw_rate_map(kappa: float, ax, *, lr: float | None = None, beta: float | No
     ax.plot([lr_opt], [beta_opt], marker="*", color="white", markeredgecolor="black", markersize=13,
             linestyle="none", label=f"optimum, ρ = {momentum_rate(lr_opt, beta_opt, q.eigenvalues):.3g}")
     if lr is not None and beta is not None:
-        ax.plot([min(lr, LR_MAX)], [min(beta, BETA_MAX)], marker="o", color=optimizer_style("heavy ball")["color"],
-                markeredgecolor="white", markeredgewidth=1.5, markersize=9, linestyle="none", label="(η, β)")
+        _mark_point(ax, lr, beta)
     ax.set_xlim(0, LR_MAX)
     ax.set_ylim(0, BETA_MAX)
     ax.set_xlabel(r"learning rate $\eta$ ($L = 1$)")
@@ -114,7 +114,7 @@ def _rate_cmap():
 
 @single_threaded
 def momentum_update(lr: float = 1.0, beta: float = 0.5, kappa: float = 100.0, steps: int = 100,
-                    angle: float = math.pi / 6, start=MOMENTUM_START) -> Figure:
+                    angle: float = math.pi / 6, start=MOMENTUM_START, figures: FigureCache | None = None) -> Figure:
     r"""Heavy ball with step size ``lr`` and momentum ``beta`` on the 2-D quadratic with ``L = 1`` and ``kappa``.
 
     Left: the path on the contour map. Middle: :math:`\|\theta_k - \theta^\star\|` (log scale) with
@@ -122,30 +122,60 @@ def momentum_update(lr: float = 1.0, beta: float = 0.5, kappa: float = 100.0, st
     :math:`2/(\mu + L)` (black).
     Right: the rate map (see :func:`draw_rate_map`) with ``(lr, beta)`` marked.
     A run that does not converge is cut where its error passes 100 times the start, or becomes
-    non-finite, and marked "diverged at step k"; nothing raises.
+    non-finite, and marked "diverged at step k"; nothing raises. ``figures`` (the panel's): draw into the
+    figure kept for ``(kappa, steps)``, whose maps, colour bars and gradient-descent curve are already there.
     """
-    q, xs, ys, excess, levels, _ = _problem(float(kappa), float(angle))
-    steps = int(steps)
-    x0 = torch.tensor(start, dtype=torch.float64)
+    kappa, steps, angle = float(kappa), int(steps), float(angle)
+    start = tuple(float(v) for v in start)
+    build = partial(_fixed_part, kappa, steps, angle, start)
+    fig = build() if figures is None else figures.get(("momentum", kappa, steps, angle, start), build)
+    ax_map, ax_err, ax_rate = fig.axes[:3]
+    q = _problem(kappa, angle)[0]
     x_star = q.minimizer
     with torch.no_grad():
-        path = heavy_ball(q.A, q.b, x0, lr, beta, steps)
+        path = heavy_ball(q.A, q.b, torch.tensor(start, dtype=torch.float64), lr, beta, steps)
         errors = torch.linalg.vector_norm(path - x_star, dim=1)
-        gd = gradient_descent(q.A, q.b, x0, best_learning_rate(q.mu, q.L), steps)
-        gd_errors = torch.linalg.vector_norm(gd - x_star, dim=1)
     rate = momentum_rate(lr, beta, q.eigenvalues)
     threshold = 100 * float(errors[0]) if rate >= 1 else math.inf
     k_div = divergence_step(errors, threshold=threshold)
+    heavy_ball_style = optimizer_style("heavy ball")
 
+    trajectory(path, ax=ax_map, markersize=2.5, diverged_at=k_div, **heavy_ball_style)
+    _title(ax_map, f"κ = {kappa:.4g}: η = {lr:.3g}, β = {beta:.3g}")
+
+    k = np.arange(steps + 1)
+    loss_curve(errors, ax=ax_err, label="heavy ball", diverged_at=k_div, **heavy_ball_style)
+    if rate < 1:
+        predicted = float(errors[0]) * rate ** k
+        ax_err.plot(k, np.maximum(predicted, 1e-300), color=PALETTE["grey"], linestyle="--", linewidth=1.0,
+                    label=r"predicted $\rho^k\,\|\theta_0 - \theta^\star\|$")
+    positive = errors[errors > 0]
+    ax_err.set_ylim(bottom=max(1e-16, min(1e-3, float(positive.min()) if len(positive) else 1e-16)))
+    ax_err.yaxis.set_major_locator(LogLocator(numticks=6))
+    ax_err.yaxis.set_major_formatter(FuncFormatter(_power_label))  # plain "1e-5" labels: no mathtext to typeset
+    ax_err.yaxis.set_minor_locator(NullLocator())  # ticks are the slowest thing to draw
+    _title(ax_err, f"rate ρ = {rate:.4g}" + (" ≥ 1: no convergence" if rate >= 1 else ""))
+    legend_under(ax_err, ncol=1)
+
+    _mark_point(ax_rate, lr, beta)
+    return fig
+
+
+def _fixed_part(kappa: float, steps: int, angle: float, start: tuple) -> Figure:
+    """What no slider but the condition number and the number of steps moves: the maps with their colour bars,
+    gradient descent's error curve, the optimum's title."""
+    q, xs, ys, excess, levels, _ = _problem(kappa, angle)
+    with torch.no_grad():
+        gd = gradient_descent(q.A, q.b, torch.tensor(start, dtype=torch.float64), best_learning_rate(q.mu, q.L),
+                              steps)
+        gd_errors = torch.linalg.vector_norm(gd - q.minimizer, dim=1)
     fig, (ax_map, ax_err, ax_rate) = new_figure(3, width=3.6, height=3.3, legend_rows=3)
     right_margin(fig, 0.25)
-    heavy_ball_style, gd_style = optimizer_style("heavy ball"), optimizer_style("gd")
     image = ax_map.imshow(excess, origin="lower", extent=(xs[0], xs[-1], ys[0], ys[-1]), cmap=MAP_CMAP,
                           norm=LogNorm(vmin=levels[0], vmax=levels[-1]), interpolation="bilinear")
     ax_map.contour(xs, ys, excess, levels=levels, colors="0.45", linewidths=0.4, alpha=0.6)
-    trajectory(path, ax=ax_map, markersize=2.5, diverged_at=k_div, **heavy_ball_style)
-    ax_map.plot([float(x_star[0])], [float(x_star[1])], marker="*", color="white", markeredgecolor="black",
-                markersize=12, linestyle="none")
+    ax_map.plot([float(q.minimizer[0])], [float(q.minimizer[1])], marker="*", color="white", markeredgecolor="black",
+                markersize=12, linestyle="none", zorder=4)  # above the path
     ax_map.set_xlim(*MOMENTUM_BOUNDS[0])
     ax_map.set_ylim(*MOMENTUM_BOUNDS[1])
     ax_map.set_aspect("equal")
@@ -153,28 +183,20 @@ def momentum_update(lr: float = 1.0, beta: float = 0.5, kappa: float = 100.0, st
     ax_map.yaxis.set_major_locator(MaxNLocator(5))
     ax_map.set_xlabel(THETA_LABELS[0])
     ax_map.set_ylabel(THETA_LABELS[1])
-    _title(ax_map, f"κ = {kappa:.4g}: η = {lr:.3g}, β = {beta:.3g}")
     colorbar_below(image, ax_map, MAP_LABEL, ticks=4)  # three panels in a row: the bars go under the maps
 
-    k = np.arange(steps + 1)
     loss_curve(gd_errors, ax=ax_err, label="GD, best step η = 2/(μ+L)", xlabel="step $k$",
-               ylabel=r"error $\|\theta_k - \theta^\star\|$", **gd_style)
-    loss_curve(errors, ax=ax_err, label="heavy ball", diverged_at=k_div, **heavy_ball_style)
-    if rate < 1:
-        predicted = float(errors[0]) * rate ** k
-        ax_err.plot(k, np.maximum(predicted, 1e-300), color=PALETTE["grey"], linestyle="--", linewidth=1.0,
-                    label=r"predicted $\rho^k\,\|\theta_0 - \theta^\star\|$")
-    ax_err.set_ylim(bottom=max(1e-16, min(1e-3, float(errors[errors > 0].min()) if (errors > 0).any() else 1e-16)))
-    ax_err.yaxis.set_major_locator(LogLocator(numticks=6))
-    ax_err.yaxis.set_major_formatter(FuncFormatter(_power_label))  # plain "1e-5" labels: no mathtext to typeset
-    ax_err.yaxis.set_minor_locator(NullLocator())  # ticks are the slowest thing to draw
-    _title(ax_err, f"rate ρ = {rate:.4g}" + (" ≥ 1: no convergence" if rate >= 1 else ""))
-    legend_under(ax_err, ncol=1)
+               ylabel=r"error $\|\theta_k - \theta^\star\|$", **optimizer_style("gd"))
 
-    draw_rate_map(kappa, ax_rate, lr=lr, beta=beta, angle=angle, colorbar="below")
+    draw_rate_map(kappa, ax_rate, angle=angle, colorbar="below")
     lr_opt, beta_opt = optimal_momentum(q.mu, q.L)
     _title(ax_rate, f"optimum η* = {lr_opt:.3g}, β* = {beta_opt:.3g}")
     return fig
+
+
+def _mark_point(ax, lr: float, beta: float):
+    ax.plot([min(lr, LR_MAX)], [min(beta, BETA_MAX)], marker="o", color=optimizer_style("heavy ball")["color"],
+            markeredgecolor="white", markeredgewidth=1.5, markersize=9, linestyle="none", label="(η, β)")
 
 
 def _title(ax, text: str):
@@ -197,4 +219,5 @@ def momentum_panel(lr: float = 1.0, beta: float = 0.5, kappa: float = 100.0, ste
         "steps": widgets.IntSlider(value=steps, min=10, max=300, step=10, description=label("steps"),
                                    **slider_style()),
     }
-    return build_panel(momentum_update, controls)
+    # a move of the learning rate or the momentum redraws into the figure kept for (kappa, steps)
+    return build_panel(momentum_update, controls, fixed=dict(figures=FigureCache()))

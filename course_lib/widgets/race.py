@@ -19,18 +19,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, SymmetricalLogLocator
 
 from .. import optim
 from ..plotting import LEGEND_SIZE, PALETTE, loss_curve, new_figure, optimizer_style
-from ..surface_plots import legend_across, right_margin, surface_trajectories
+from ..surface_plots import draw_paths, legend_across, right_margin, surface_image
 from ..quadratics import single_threaded
 from ..surfaces import SURFACES, Surface, get_surface
 from ..trajectories import Trajectory, run_trajectory
-from ._panel import build_panel, label, slider_style
+from ._panel import FigureCache, build_panel, label, slider_style
 
 __all__ = ["Racer", "RACERS", "DEFAULT_RACE", "SURFACE_LRS", "default_lr", "race_update", "race_panel", "racer_style"]
 
@@ -161,10 +161,12 @@ def _draw_losses(ax, surface: Surface, runs: dict, styles: list) -> None:
 
 @single_threaded
 def race_update(surface="rosenbrock", x: float | None = None, y: float | None = None,
-                optimizers=DEFAULT_RACE, steps: int = 150, **learning_rates) -> Figure:
+                optimizers=DEFAULT_RACE, steps: int = 150, figures: FigureCache | None = None,
+                **learning_rates) -> Figure:
     """Race ``optimizers`` (keys of :data:`RACERS`) on ``surface`` from ``(x, y)`` (default: the surface's start).
 
-    ``lr_<key>=value`` sets a step size; the rest take :func:`default_lr`. Returns the figure.
+    ``lr_<key>=value`` sets a step size; the rest take :func:`default_lr`. Returns the figure: a new one, or,
+    with ``figures`` (the panel's), the one kept for this surface with its map already drawn.
     """
     problems, runs, styles = [], {}, []
     try:
@@ -196,24 +198,37 @@ def race_update(surface="rosenbrock", x: float | None = None, y: float | None = 
         problems.append(f"{type(error).__name__}: {error}")
         start = surface.default_start
     # the legend (three columns, under both plots) and the problems line sit under the axes, in room reserved for them
-    rows = -(-len(runs) // LEGEND_COLUMNS) + (1 if problems else 0)
-    fig, (ax_map, ax_loss) = new_figure(2, width=3.8, height=3.3, legend_rows=max(rows, 1))
-    right_margin(fig)
+    rows = max(-(-len(runs) // LEGEND_COLUMNS) + (1 if problems else 0), 1)
+    build = partial(_fixed_part, surface, rows)
+    fig = build() if figures is None else figures.get(("race", id(surface), surface.name, rows), build)
+    ax_map, ax_loss = fig.axes[:2]
     try:
-        surface_trajectories(surface, runs, ax_map, raster=True, styles=styles, legend=False)
+        draw_paths(runs, ax_map, styles=styles)
         _draw_losses(ax_loss, surface, runs, styles)
         if runs:
             legend_across(fig, ax_loss, ncol=LEGEND_COLUMNS)
         # titles at a fixed height (y=1) skip matplotlib's search for a free spot: 10% of a redraw
-        ax_map.set_title(surface.name.replace("_", " "), y=1.0)
         ax_loss.set_title(f"{steps} steps from ({start[0]:.3g}, {start[1]:.3g})", y=1.0)
-        for axis in (ax_map.xaxis, ax_map.yaxis, ax_loss.xaxis):
-            axis.set_major_locator(MaxNLocator(3))
+        ax_loss.xaxis.set_major_locator(MaxNLocator(3))
     except Exception as error:  # the last line of defence: a panel must never break
         problems.append(f"{type(error).__name__}: {error}")
     if problems:
         fig.text(0.5, 0.01, "; ".join(problems)[:120], ha="center", va="bottom", fontsize=LEGEND_SIZE,
                  color=PALETTE["vermillion"])
+    return fig
+
+
+def _fixed_part(surface: Surface, legend_rows: int) -> Figure:
+    """The race's figure before any run: the surface's map (a cached picture), its title, the empty loss axes."""
+    fig, (ax_map, ax_loss) = new_figure(2, width=3.8, height=3.3, legend_rows=legend_rows)
+    right_margin(fig)
+    surface_image(surface, ax_map)
+    ax_map.set_title(surface.name.replace("_", " "), y=1.0)
+    (x0, x1), (y0, y1) = surface.bounds
+    ax_map.set_xlim(x0, x1)
+    ax_map.set_ylim(y0, y1)
+    for axis in (ax_map.xaxis, ax_map.yaxis):
+        axis.set_major_locator(MaxNLocator(3))
     return fig
 
 
@@ -268,5 +283,5 @@ def race_panel(surface: str = "rosenbrock", optimizers=DEFAULT_RACE, steps: int 
                 controls[name].observe(panel.redraw, names="value")
 
     controls["surface"].observe(reset_to_surface, names="value")
-    panel = build_panel(race_update, controls, groups=groups)
+    panel = build_panel(race_update, controls, groups=groups, fixed=dict(figures=FigureCache()))
     return panel
