@@ -23,9 +23,14 @@ RACE_MOVES = [dict(), dict(lr_adam=0.05), dict(x=-1.0, y=2.0), dict(lr_sgd=0.01)
               dict(lr_adam=-1.0), dict(surface="beale"), dict(surface="rosenbrock", lr_momentum=0.01),
               dict(surface="no such surface"), dict(steps=500), dict(), dict(optimizers=())]
 
+# the diagonal and subspace modes, a diverging step size, every surface
+OGR_MOVES = [dict(), dict(beta=0.3), dict(rank=0), dict(lr=0.5), dict(lr=1.0, steps=200), dict(rank=1, steps=5),
+             *[dict(surface=name) for name in widgets.ogr.OGR_SURFACES], dict()]
+
 
 @pytest.mark.parametrize("update, moves", [(widgets.momentum_update, MOMENTUM_MOVES),
-                                           (widgets.race_update, RACE_MOVES)], ids=["momentum", "race"])
+                                           (widgets.race_update, RACE_MOVES), (widgets.ogr_update, OGR_MOVES)],
+                         ids=["momentum", "race", "ogr"])
 def test_a_kept_figure_shows_what_a_new_figure_shows(update, moves):
     figures = FigureCache()
     for values in moves:

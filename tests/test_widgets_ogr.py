@@ -42,8 +42,10 @@ def test_a_diverging_run_is_drawn_not_raised():
 def test_panel_redraws_on_slider_move():
     panel = ogr_panel()
     assert panel.error is None and panel.figure is not None
-    first = panel.figure
+    first, before = panel.figure, panel.image.value
     panel.controls["beta"].value = 0.3
-    assert panel.error is None and panel.figure is not first
+    assert panel.error is None and panel.image.value != before
+    assert panel.figure is first  # redrawn into the figure kept for this surface
+    assert "β = 0.3" in first.axes[1].get_title()
     panel.controls["surface"].value = OGR_SURFACES[1]
-    assert panel.error is None
+    assert panel.error is None and panel.figure is not first

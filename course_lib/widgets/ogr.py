@@ -12,7 +12,7 @@ diverged: it stops at the first non-finite point or one far outside the map and 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import torch
 from matplotlib.figure import Figure
@@ -20,10 +20,10 @@ from matplotlib.figure import Figure
 from ..optim import SGD
 from ..plotting import PALETTE, new_figure, optimizer_style
 from ..second_order.ogr import OGR
-from ..surface_plots import legend_under, light_ticks, right_margin, surface_trajectories
+from ..surface_plots import draw_paths, legend_under, light_ticks, right_margin, surface_image
 from ..surfaces import get_surface
 from ..trajectories import Trajectory, run_trajectory
-from ._panel import build_panel, label, slider_style
+from ._panel import FigureCache, build_panel, label, slider_style
 
 __all__ = ["OGRRun", "ogr_run", "ogr_update", "ogr_panel", "OGR_SURFACES", "OGR_STARTS"]
 
@@ -88,19 +88,22 @@ def ogr_run(surface: str = "quartic_saddle", beta: float = 0.5, rank: int | None
 
 
 def ogr_update(surface: str = "quartic_saddle", beta: float = 0.5, rank: int = 2, lr: float = 0.01,
-               steps: int = 40) -> Figure:
+               steps: int = 40, figures: FigureCache | None = None) -> Figure:
     """Left: OGR's path and gradient descent's (same ``lr``). Right: estimated vs true curvature per step.
 
-    ``rank = 0`` is the diagonal (per-coordinate) mode, 1 or 2 the subspace mode.
+    ``rank = 0`` is the diagonal (per-coordinate) mode, 1 or 2 the subspace mode. ``figures`` (the panel's):
+    draw into the figure kept for this surface, whose map is already there.
     """
     rank = int(rank)
     run = ogr_run(surface, float(beta), None if rank == 0 else rank, float(lr), int(steps))
     gd = run_trajectory(SGD, surface, run.trajectory.points[0], int(steps), lr=float(lr))
-    fig, (ax_path, ax_curv) = new_figure(2, width=4.2, height=3.4, legend_rows=2)
-    right_margin(fig)
+    surf = get_surface(surface)
+    build = partial(_fixed_part, surf)
+    fig = build() if figures is None else figures.get(("ogr", id(surf), surf.name), build)
+    ax_path, ax_curv = fig.axes[:2]
     mode = "diagonal" if rank == 0 else f"rank {rank}"
-    surface_trajectories(get_surface(surface), {f"OGR ({mode})": run.trajectory, f"GD, η = {lr:g}": gd}, ax_path,
-                         raster=True, styles=[optimizer_style("ogr"), optimizer_style("gd")], legend=False)
+    draw_paths({f"OGR ({mode})": run.trajectory, f"GD, η = {lr:g}": gd}, ax_path,
+               styles=[optimizer_style("ogr"), optimizer_style("gd")])
     legend_under(ax_path, ncol=2)
     n = len(run.estimated)
     steps_axis = torch.arange(1, n + 1)
@@ -109,9 +112,6 @@ def ogr_update(surface: str = "quartic_saddle", beta: float = 0.5, rank: int = 2
         ax_curv.plot(steps_axis, run.true[:, i], color=colors[i], lw=1.2, label=f"true λ{'₁₂'[i]}")
         ax_curv.plot(steps_axis, run.estimated[:, i], "o", color=colors[i], ms=3,
                      label=f"estimated λ{'₁₂'[i]}" + (" (per coordinate)" if rank == 0 else ""))
-    ax_curv.axhline(0.0, color=PALETTE["grey"], lw=0.8)
-    ax_curv.set_xlabel("step $k$")
-    ax_curv.set_ylabel(r"curvature: eigenvalue $\lambda$ of $H$")
     ax_curv.set_yscale("symlog", linthresh=1.0)
     if run.trajectory.diverged_at is not None:
         ax_curv.text(0.5, 0.5, f"diverged at step {run.trajectory.diverged_at}", transform=ax_curv.transAxes,
@@ -120,6 +120,21 @@ def ogr_update(surface: str = "quartic_saddle", beta: float = 0.5, rank: int = 2
     light_ticks(ax_path)  # few ticks, plain labels: most of a redraw is text layout
     light_ticks(ax_curv)
     legend_under(ax_curv, ncol=2)
+    return fig
+
+
+def _fixed_part(surface) -> Figure:
+    """The figure before any run: the surface's map (a cached picture), the curvature axes with their zero line."""
+    fig, (ax_path, ax_curv) = new_figure(2, width=4.2, height=3.4, legend_rows=2)
+    right_margin(fig)
+    surface_image(surface, ax_path)
+    ax_path.set_title(surface.name.replace("_", " "), y=1.0)
+    (x0, x1), (y0, y1) = surface.bounds
+    ax_path.set_xlim(x0, x1)
+    ax_path.set_ylim(y0, y1)
+    ax_curv.axhline(0.0, color=PALETTE["grey"], lw=0.8)
+    ax_curv.set_xlabel("step $k$")
+    ax_curv.set_ylabel(r"curvature: eigenvalue $\lambda$ of $H$")
     return fig
 
 
@@ -140,4 +155,4 @@ def ogr_panel(surface: str = "quartic_saddle", beta: float = 0.5, rank: int = 2,
         "lr": widgets.FloatLogSlider(value=lr, base=10, min=-4, max=0, step=0.25, description=label("lr"), **style),
         "steps": widgets.IntSlider(value=steps, min=5, max=200, step=5, description=label("steps"), **style),
     }
-    return build_panel(ogr_update, controls)
+    return build_panel(ogr_update, controls, fixed=dict(figures=FigureCache()))
