@@ -237,7 +237,7 @@ def _power_label(value: float, position=None) -> str:
 def light_ticks(ax: Axes, *, nbins: int = 3, log_ticks: int = 5) -> Axes:
     """Few ticks and plain-text labels (``1e-5`` rather than mathtext): ticks and their labels
     are most of a widget's redraw. Linear axes get at most ``nbins`` intervals; log axes at most
-    ``log_ticks`` decades labelled, no minor ticks."""
+    ``log_ticks`` decades labelled, no minor ticks; symmetric-log axes plain labels."""
     from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator
 
     for axis in (ax.xaxis, ax.yaxis):
@@ -248,6 +248,8 @@ def light_ticks(ax: Axes, *, nbins: int = 3, log_ticks: int = 5) -> Axes:
             axis.set_major_formatter(FuncFormatter(_power_label))
         elif axis.get_scale() == "linear":
             axis.set_major_locator(MaxNLocator(nbins))
+        elif axis.get_scale() == "symlog":  # "-1", "0", "1e2" rather than mathtext powers of ten
+            axis.set_major_formatter(FuncFormatter(_power_label))
     ax.minorticks_off()
     return ax
 

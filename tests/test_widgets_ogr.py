@@ -5,6 +5,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
@@ -49,3 +50,23 @@ def test_panel_redraws_on_slider_move():
     assert "β = 0.3" in first.axes[1].get_title()
     panel.controls["surface"].value = OGR_SURFACES[1]
     assert panel.error is None and panel.figure is not first
+
+
+@pytest.mark.parametrize("rank", [0, 1, 2])
+def test_every_rank_draws_what_the_regression_believes(rank):
+    """The curvature plot shows estimates for every rank of the slider (rank 1 once showed none: a 1-D model has
+    no two eigenvalues, it has one curvature along its direction)."""
+    fig = ogr_update(rank=rank, steps=30)
+    estimates = [line for line in fig.axes[1].get_lines() if line.get_label().startswith("estimated")]
+    assert len(estimates) == (1 if rank == 1 else 2)
+    for line in estimates:
+        assert np.isfinite(np.asarray(line.get_ydata(), dtype=float)).sum() >= 20, (rank, line.get_label())
+
+
+def test_rank_one_estimates_the_curvature_along_its_direction():
+    # on the quartic saddle from (0.5, 0.001) the one direction kept is the first axis, whose curvature is +1
+    run = ogr_run("quartic_saddle", 0.5, 1, 0.01, 10)
+    assert torch.isnan(run.estimated[:, 1]).all()
+    known = run.estimated[:, 0][~torch.isnan(run.estimated[:, 0])]
+    assert len(known) >= 8
+    torch.testing.assert_close(known, torch.ones_like(known), atol=1e-3, rtol=0)

@@ -52,8 +52,10 @@ def _curvature(opt: OGR, param: torch.Tensor, rank: int | None) -> torch.Tensor:
     k = state["basis"].shape[0]
     sigma = state["sigma"][:k, :k]
     resolution = torch.finfo(param.dtype).eps * float(sigma.diagonal().sum())
-    if k < 2 or not bool((torch.linalg.eigvalsh(sigma) > resolution).all()):  # not every direction explored yet
+    if k < 1 or not bool((torch.linalg.eigvalsh(sigma) > resolution).all()):  # not every direction explored yet
         return torch.full((2,), torch.nan, dtype=param.dtype)
+    if k == 1:  # rank 1: one curvature, along the direction the subspace found (first column; the second unknown)
+        return torch.stack([state["hessian"][0, 0], torch.tensor(torch.nan, dtype=param.dtype)])
     return torch.linalg.eigvalsh(state["hessian"][:2, :2])
 
 
@@ -91,7 +93,8 @@ def ogr_update(surface: str = "quartic_saddle", beta: float = 0.5, rank: int = 2
                steps: int = 40, figures: FigureCache | None = None) -> Figure:
     """Left: OGR's path and gradient descent's (same ``lr``). Right: estimated vs true curvature per step.
 
-    ``rank = 0`` is the diagonal (per-coordinate) mode, 1 or 2 the subspace mode. ``figures`` (the panel's):
+    ``rank = 0`` is the diagonal (per-coordinate) mode, 1 or 2 the subspace mode (rank 1 estimates one
+    curvature, along the one direction it keeps). ``figures`` (the panel's):
     draw into the figure kept for this surface, whose map is already there.
     """
     rank = int(rank)
@@ -102,16 +105,20 @@ def ogr_update(surface: str = "quartic_saddle", beta: float = 0.5, rank: int = 2
     fig = build() if figures is None else figures.get(("ogr", id(surf), surf.name), build)
     ax_path, ax_curv = fig.axes[:2]
     mode = "diagonal" if rank == 0 else f"rank {rank}"
-    draw_paths({f"OGR ({mode})": run.trajectory, f"GD, η = {lr:g}": gd}, ax_path,
+    draw_paths({f"OGR ({mode})": run.trajectory, f"GD, η = {lr:.3g}": gd}, ax_path,
                styles=[optimizer_style("ogr"), optimizer_style("gd")])
     legend_under(ax_path, ncol=2)
     n = len(run.estimated)
     steps_axis = torch.arange(1, n + 1)
     colors = (PALETTE["blue"], PALETTE["orange"])  # the two eigenvalues (not optimizers)
+    hollow = dict(ms=4, markerfacecolor="white", markeredgewidth=1.0)  # visible where an estimate sits on its curve
     for i in range(2):
         ax_curv.plot(steps_axis, run.true[:, i], color=colors[i], lw=1.2, label=f"true λ{'₁₂'[i]}")
-        ax_curv.plot(steps_axis, run.estimated[:, i], "o", color=colors[i], ms=3,
-                     label=f"estimated λ{'₁₂'[i]}" + (" (per coordinate)" if rank == 0 else ""))
+        if rank != 1:
+            ax_curv.plot(steps_axis, run.estimated[:, i], "o", color=colors[i], **hollow,
+                         label=f"estimated λ{'₁₂'[i]}" + (" (per coordinate)" if rank == 0 else ""))
+    if rank == 1:  # one direction: its curvature (for the true Hessian, between the two eigenvalues)
+        ax_curv.plot(steps_axis, run.estimated[:, 0], "o", color="black", **hollow, label="estimated, along its direction")
     ax_curv.set_yscale("symlog", linthresh=1.0)
     if run.trajectory.diverged_at is not None:
         ax_curv.text(0.5, 0.5, f"diverged at step {run.trajectory.diverged_at}", transform=ax_curv.transAxes,
