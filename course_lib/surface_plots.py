@@ -26,8 +26,8 @@ from .plotting import (_COLORS, DPI, LEGEND_DROP, LEGEND_SIZE, MAP_CMAP, PALETTE
                        colorbar, contour, legend_below, optimizer_style, trajectory, under_axes)
 
 __all__ = ["surface_contour", "surface_trajectories", "surface_3d", "basin_map", "hessian_directions",
-           "critical_points", "surface_image", "cached_background", "light_ticks", "map_colorbar", "path_style",
-           "path_styles", "right_margin", "legend_under", "legend_across", "colorbar_below", "LEGEND_DROP",
+           "critical_points", "surface_image", "panel_map", "draw_paths", "cached_background", "light_ticks",
+           "map_colorbar", "path_style", "path_styles", "right_margin", "legend_under", "legend_across", "colorbar_below", "LEGEND_DROP",
            "MAP_LABEL", "THETA_LABELS"]
 
 MAP_LABEL = "f − min f (log scale)"
@@ -222,6 +222,17 @@ def surface_image(surface, ax: Axes | None = None, *, pixels: int = 320, levels:
     return ax
 
 
+def panel_map(surface, ax: Axes | None = None) -> Axes:
+    """A panel's map of ``surface``: :func:`surface_image` (with its colour bar), the surface's name as the title
+    (at a fixed height: no search for a free spot), the axes limited to the surface's bounds."""
+    ax = surface_image(surface, ax)
+    ax.set_title(surface.name.replace("_", " "), y=1.0)
+    (x0, x1), (y0, y1) = surface.bounds
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    return ax
+
+
 def _power_label(value: float, position=None) -> str:
     """``1e-5``, ``-1e6``, ``0``, ``1``: short, signed tick labels without mathtext (``6.95`` where the
     value is not one digit times a power of ten: a log axis over less than a decade)."""
@@ -266,8 +277,7 @@ def surface_trajectories(surface, trajectories: dict, ax: Axes | None = None, *,
     (:func:`path_style`). The legend goes under the axes, outside the map (:func:`~course_lib.plotting.legend_below`).
     """
     if raster:
-        ax = surface_image(surface, ax)
-        ax.set_title(surface.name.replace("_", " "), y=1.0)
+        ax = panel_map(surface, ax)
     else:
         ax = surface_contour(surface, ax, **(contour_kwargs or {}))
     draw_paths(trajectories, ax, colors=colors, styles=styles)

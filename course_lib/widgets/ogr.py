@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from ..optim import SGD
 from ..plotting import PALETTE, new_figure, optimizer_style
 from ..second_order.ogr import OGR
-from ..surface_plots import draw_paths, legend_under, light_ticks, right_margin, surface_image
+from ..surface_plots import draw_paths, legend_under, light_ticks, panel_map, right_margin
 from ..surfaces import get_surface
 from ..trajectories import Trajectory, run_trajectory
 from ._panel import FigureCache, build_panel, label, slider_style
@@ -134,11 +134,7 @@ def _fixed_part(surface) -> Figure:
     """The figure before any run: the surface's map (a cached picture), the curvature axes with their zero line."""
     fig, (ax_path, ax_curv) = new_figure(2, width=4.2, height=3.4, legend_rows=2)
     right_margin(fig)
-    surface_image(surface, ax_path)
-    ax_path.set_title(surface.name.replace("_", " "), y=1.0)
-    (x0, x1), (y0, y1) = surface.bounds
-    ax_path.set_xlim(x0, x1)
-    ax_path.set_ylim(y0, y1)
+    panel_map(surface, ax_path)
     ax_curv.axhline(0.0, color=PALETTE["grey"], lw=0.8)
     ax_curv.set_xlabel("step $k$")
     ax_curv.set_ylabel(r"curvature: eigenvalue $\lambda$ of $H$")

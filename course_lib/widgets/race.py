@@ -26,7 +26,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, Symmetrica
 
 from .. import optim
 from ..plotting import LEGEND_SIZE, PALETTE, loss_curve, new_figure, optimizer_style
-from ..surface_plots import draw_paths, legend_across, right_margin, surface_image
+from ..surface_plots import draw_paths, legend_across, panel_map, right_margin
 from ..quadratics import single_threaded
 from ..surfaces import SURFACES, Surface, get_surface
 from ..trajectories import Trajectory, run_trajectory
@@ -222,11 +222,7 @@ def _fixed_part(surface: Surface, legend_rows: int) -> Figure:
     """The race's figure before any run: the surface's map (a cached picture), its title, the empty loss axes."""
     fig, (ax_map, ax_loss) = new_figure(2, width=3.8, height=3.3, legend_rows=legend_rows)
     right_margin(fig)
-    surface_image(surface, ax_map)
-    ax_map.set_title(surface.name.replace("_", " "), y=1.0)
-    (x0, x1), (y0, y1) = surface.bounds
-    ax_map.set_xlim(x0, x1)
-    ax_map.set_ylim(y0, y1)
+    panel_map(surface, ax_map)
     for axis in (ax_map.xaxis, ax_map.yaxis):
         axis.set_major_locator(MaxNLocator(3))
     return fig
