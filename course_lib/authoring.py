@@ -261,6 +261,20 @@ def check(solutions_dir=None, lessons_dir=None, names=None) -> list[str]:
     return problems
 
 
+def coalesce_streams(outputs: list) -> list:
+    """Consecutive ``stream`` outputs of one name joined into one: how often a kernel flushed its stdout
+    during a cell depends on timing, and the stored notebook must not."""
+    joined = []
+    for output in outputs:
+        previous = joined[-1] if joined else None
+        if (output.get("output_type") == "stream" and previous is not None
+                and previous.get("output_type") == "stream" and previous.get("name") == output.get("name")):
+            previous["text"] = "".join(previous["text"]) + "".join(output["text"])
+        else:
+            joined.append(output)
+    return joined
+
+
 def execute(solutions_dir=None, names=None, timeout: int = 600, progress=print) -> list[str]:
     """Re-execute solution notebooks in place, top to bottom, in a fresh ``python3`` kernel.
 
@@ -296,6 +310,8 @@ def execute(solutions_dir=None, names=None, timeout: int = 600, progress=print) 
         for cell in nb.cells:
             for key in VOLATILE_CELL_METADATA:
                 cell.get("metadata", {}).pop(key, None)
+            if cell.get("outputs"):
+                cell["outputs"] = coalesce_streams(cell["outputs"])
         for key in VOLATILE_NOTEBOOK_METADATA:
             nb.metadata.pop(key, None)
         path.write_text(_text(nb), encoding="utf-8")

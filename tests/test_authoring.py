@@ -368,3 +368,16 @@ def test_execute_writes_nothing_when_a_cell_raises(tmp_path):
     with pytest.raises(AuthoringError, match="91_broken.ipynb: a cell raised"):
         authoring.execute(tmp_path / "solutions", progress=None)
     assert path.read_bytes() == before
+
+
+def test_consecutive_streams_are_stored_as_one():
+    from nbformat.v4 import new_output
+
+    outputs = [new_output("stream", name="stdout", text="a\n"), new_output("stream", name="stdout", text="b\n"),
+               new_output("stream", name="stderr", text="warning\n"), new_output("stream", name="stdout", text="c\n"),
+               new_output("execute_result", data={"text/plain": "1"}, execution_count=1),
+               new_output("stream", name="stdout", text="d\n")]
+    joined = authoring.coalesce_streams(outputs)
+    assert [(o["output_type"], o.get("name"), o.get("text")) for o in joined] == [
+        ("stream", "stdout", "a\nb\n"), ("stream", "stderr", "warning\n"), ("stream", "stdout", "c\n"),
+        ("execute_result", None, None), ("stream", "stdout", "d\n")]

@@ -164,9 +164,9 @@ def adaptive_panel(surface: str = "ill_conditioned_quadratic", lr_gd: float = 0.
     Adadelta's ε, centered RMSprop and the number of steps ("ε, centering and steps")."""
     import ipywidgets as widgets
 
-    def log_slider(value, low, high, description):
+    def log_slider(value, low, high, description, readout=".3g"):
         return widgets.FloatLogSlider(value=value, base=10, min=low, max=high, step=0.05, description=description,
-                                      readout_format=".3g", **slider_style())
+                                      readout_format=readout, **slider_style())
 
     controls = {
         "surface": widgets.Dropdown(options=list(ADAPTIVE_SURFACES), value=surface, description=label("surface")),
@@ -174,7 +174,7 @@ def adaptive_panel(surface: str = "ill_conditioned_quadratic", lr_gd: float = 0.
         "lr_adagrad": log_slider(lr_adagrad, -3, 1, label("lr", "Adagrad")),
         "lr_rmsprop": log_slider(lr_rmsprop, -4, 0, label("lr", "RMSprop")),
         "lr_adadelta": log_slider(lr_adadelta, -2, 2, label("lr", "Adadelta")),
-        "eps_adadelta": log_slider(eps_adadelta, -10, -1, label("eps", "Adadelta")),
+        "eps_adadelta": log_slider(eps_adadelta, -10, -1, label("eps", "Adadelta"), readout=".1e"),
         "centered": widgets.Checkbox(value=centered, description="centered RMSprop"),
         "steps": widgets.IntSlider(value=steps, min=10, max=500, step=10, description=label("steps"),
                                    **slider_style()),

@@ -55,7 +55,7 @@ def gd_quadratic_update(lr: float = 0.5, kappa: float = 10.0, steps: int = 40, a
     _map(q, GD_BOUNDS, ax_map, minimum=q.minimizer)
     gd = optimizer_style("gd")
     trajectory(iterates, ax=ax_map, diverged_at=k_div, **gd)
-    ax_map.set_title(f"κ = {kappa:.4g}, η = {lr:.4g}  (best η = {best:.4g})", y=1.0)
+    ax_map.set_title(f"κ = {kappa:.3g}, η = {lr:.3g}  (best η = {best:.3g})", y=1.0)  # as the sliders show them
 
     loss_curve(excess, ax=ax_loss, diverged_at=k_div, label="gradient descent", xlabel="step $k$",
                ylabel=r"$f(\theta_k) - f^\star$", **gd)
@@ -225,7 +225,7 @@ def taylor_update(x: float = -0.5, y: float = 1.0, angle: float = 0.0, radius: f
     ax_line.set_ylim(lo - pad, hi + pad)
     ax_line.set_xlabel(r"$t$ (distance along $v$)")
     ax_line.set_ylabel(r"$f(p + t\,v)$ and its models")
-    ax_line.set_title(f"gᵀv = {slope:.4g},  vᵀHv = {curvature:.4g}", y=1.0)
+    ax_line.set_title(f"$g^\\top v$ = {slope:.3g},  $v^\\top H v$ = {curvature:.3g}".replace("-", "−"), y=1.0)
     legend_below(ax_line)
     return fig
 
@@ -239,7 +239,7 @@ def taylor_panel(x: float = -0.5, y: float = 1.0, angle: float = 0.0, radius: fl
                                  **slider_style()),
         "y": widgets.FloatSlider(value=y, min=-0.8, max=2.8, step=0.1, description=label("point_y"),
                                  **slider_style()),
-        "angle": widgets.FloatSlider(value=angle, min=0, max=180, step=5,
+        "angle": widgets.FloatSlider(value=angle, min=0, max=180, step=5, readout_format=".0f",
                                      description=label("angle"), **slider_style()),
         "radius": widgets.FloatSlider(value=radius, min=0.1, max=1.5, step=0.1,
                                       description=label("radius"), **slider_style()),

@@ -83,8 +83,11 @@ def linear_net_update(depth: int = 3, scale: float = 0.3, lr: float = 0.05, init
     if run.singular_values:
         for j in range(int(depth)):
             values = torch.stack([step[j] for step in run.singular_values])
+            # the first layer widest, each next one narrower on top: layers with equal values (a balanced start)
+            # show as nested bands instead of hiding one another
+            width = 1.0 + 2.0 * (int(depth) - 1 - j) / max(int(depth) - 1, 1)
             for i in range(values.shape[1]):
-                ax_sv.plot(k, values[:, i], color=LAYER_COLORS[j % len(LAYER_COLORS)], linewidth=1.0,
+                ax_sv.plot(k, values[:, i], color=LAYER_COLORS[j % len(LAYER_COLORS)], linewidth=width,
                            label=f"W{str(j + 1).translate(_SUBSCRIPTS)}" if i == 0 else None)
     ax_sv.set_xlabel("step $k$")
     ax_sv.set_ylabel("singular value")

@@ -4,7 +4,7 @@ Sliders for the step size :math:`\eta`, the momentum :math:`\beta` and the condi
 :math:`\kappa` (with :math:`L = 1`). Three plots:
 
 * the path on the contour map;
-* the error :math:`\|\theta_k - \theta^\star\|` on a log scale, with the predicted :math:`\rho^k` (grey, dashed)
+* the error :math:`\|\theta_k - \theta^\star\|` on a log scale, with :math:`\rho^k` times the first error (dashed, in heavy ball's colour)
   and gradient descent with its best step (black), for comparison;
 * the map of the rate :math:`\rho(\eta, \beta)` over the whole :math:`(\eta, \beta)` plane, with the
   stability edge :math:`\eta L = 2 + 2\beta`, the two critical-damping curves
@@ -118,7 +118,7 @@ def momentum_update(lr: float = 1.0, beta: float = 0.5, kappa: float = 100.0, st
     r"""Heavy ball with step size ``lr`` and momentum ``beta`` on the 2-D quadratic with ``L = 1`` and ``kappa``.
 
     Left: the path on the contour map. Middle: :math:`\|\theta_k - \theta^\star\|` (log scale) with
-    :math:`\rho^k\,\|\theta_0 - \theta^\star\|` (grey, dashed), and gradient descent with its best step
+    :math:`\rho^k\,\|\theta_0 - \theta^\star\|` (dashed, in heavy ball's colour), and gradient descent with its best step
     :math:`2/(\mu + L)` (black).
     Right: the rate map (see :func:`draw_rate_map`) with ``(lr, beta)`` marked.
     A run that does not converge is cut where its error passes 100 times the start, or becomes
@@ -147,8 +147,8 @@ def momentum_update(lr: float = 1.0, beta: float = 0.5, kappa: float = 100.0, st
     loss_curve(errors, ax=ax_err, label="heavy ball", diverged_at=k_div, **heavy_ball_style)
     if rate < 1:
         predicted = float(errors[0]) * rate ** k
-        ax_err.plot(k, np.maximum(predicted, 1e-300), color=PALETTE["grey"], linestyle="--", linewidth=1.0,
-                    label=r"predicted $\rho^k\,\|\theta_0 - \theta^\star\|$")
+        ax_err.plot(k, np.maximum(predicted, 1e-300), color=heavy_ball_style["color"], linestyle="--", linewidth=1.0,
+                    label=r"$\rho^k\,\|\theta_0 - \theta^\star\|$: heavy ball's rate (compare slopes)")
     positive = errors[errors > 0]
     ax_err.set_ylim(bottom=max(1e-16, min(1e-3, float(positive.min()) if len(positive) else 1e-16)))
     ax_err.yaxis.set_major_locator(LogLocator(numticks=6))

@@ -111,7 +111,7 @@ def ogr_update(surface: str = "quartic_saddle", beta: float = 0.5, rank: int = 2
     n = len(run.estimated)
     steps_axis = torch.arange(1, n + 1)
     colors = (PALETTE["blue"], PALETTE["orange"])  # the two eigenvalues (not optimizers)
-    hollow = dict(ms=4, markerfacecolor="white", markeredgewidth=1.0)  # visible where an estimate sits on its curve
+    hollow = dict(ms=4, markerfacecolor="none", markeredgewidth=1.0)  # estimate and true curve both visible
     for i in range(2):
         ax_curv.plot(steps_axis, run.true[:, i], color=colors[i], lw=1.2, label=f"true λ{'₁₂'[i]}")
         if rank != 1:

@@ -123,6 +123,6 @@ def trajectory_panel(lr: float = 0.5, depth: int = 3, scale: float = 1e-4):
                                       **style),
         "depth": widgets.IntSlider(value=depth, min=1, max=4, description=label("depth", "right panel"), **style),
         "scale": widgets.FloatLogSlider(value=scale, base=10, min=-5, max=-0.5, step=0.5,
-                                        description=label("init_scale", "right panel"), **style),
+                                        description=label("init_scale", "right panel"), readout_format=".1e", **style),
     }
     return build_panel(trajectory_update, controls)
