@@ -13,6 +13,7 @@ from __future__ import annotations
 from matplotlib.figure import Figure
 
 from ..plotting import LEGEND_SIZE, PALETTE, mark_diverged, new_figure, optimizer_color, optimizer_style
+from ..printing import small
 from ..second_order.newton import run_second_order
 from ..surface_plots import legend_under, light_ticks, right_margin, surface_image
 from ..surfaces import get_surface
@@ -53,7 +54,7 @@ def second_order_update(surface: str = "quartic_saddle", method: str = "all", da
         ax_map.plot(pts[:, 0], pts[:, 1], marker="o", markersize=2.5, linewidth=1.4, label=label, **style)
         dist = pts.norm(dim=1).clamp_min(1e-16)
         ax_dist.plot(range(len(dist)), dist, marker="o", markersize=2.5, linewidth=1.4,
-                     label=f"{label}: {float(dist[-1]):.3g}", **style)
+                     label=f"{label}: {small(float(dist[-1]), digits=3)}", **style)  # "< 1e-12": round-off
         if diverged_at is not None:
             notes.append(f"{label}: diverged at step {diverged_at}")
     ax_map.set_xlim(xa, xb)
@@ -95,3 +96,4 @@ def second_order_panel(**initial):
         "steps": widgets.IntSlider(value=values["steps"], min=1, max=40, description=label("steps"), **style),
     }
     return build_panel(second_order_update, controls)
+
