@@ -95,14 +95,14 @@ def trajectory_update(lr: float = 0.5, depth: int = 3, scale: float = 1e-4) -> F
     completion = completion_run(int(depth), float(scale))
     target, _ = completion_problem()
     for n, value in enumerate(torch.linalg.svdvals(target)[:3].tolist()):
-        ax_sv.axhline(value, color=PALETTE["grey"], linestyle=":", linewidth=1.0,
+        ax_sv.axhline(value, color="black", linestyle=":", linewidth=1.2, zorder=3,  # over the curves that reach it
                       label="target's singular values" if n == 0 else None)
     svs = completion.singular_values
     colors = [PALETTE[c] for c in ("blue", "vermillion", "bluish green", "orange", "reddish purple", "sky blue")]
     for i in range(min(6, svs.shape[-1])):
         ax_sv.plot(completion.steps, svs[:, i], color=colors[i], linewidth=1.2)
     ax_sv.set_yscale("log")
-    ax_sv.set_ylim(max(float(svs.min()), 1e-8), 3.0)
+    ax_sv.set_ylim(max(0.5 * float(svs[:, :6].min()), 1e-8), 3.0)  # from the lowest curve drawn
     ax_sv.set_xlabel("step $k$")
     ax_sv.set_ylabel(r"singular values of $W_{1:N}$")
     error = float(completion.test_error[-1])
