@@ -37,6 +37,8 @@ from pathlib import Path
 
 import pytest
 
+from tiers import course_params
+
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -49,11 +51,6 @@ PANEL_IMG = "img.widget-image"
 ERROR_OUTPUTS = ('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"], '
                  '.jp-OutputArea-output[data-mime-type*="error"]')
 NOT_SOLVED = "Not solved yet"
-
-# `make test` runs one lesson end to end (Run All past its unsolved checks, then its panel's three kinds of
-# slider); `make test-all` and CI run every lesson
-EVERY_RUN = ("02_momentum.ipynb",)
-
 
 def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
@@ -246,8 +243,7 @@ def _move_sliders(page, lab, cell, where: str) -> list[str]:
 
 @pytest.mark.browser
 @pytest.mark.slow
-@pytest.mark.parametrize("lesson", [pytest.param(p, id=p.name, marks=() if p.name in EVERY_RUN else pytest.mark.whole_course)
-                                    for p in LESSONS])
+@pytest.mark.parametrize("lesson", course_params(LESSONS))  # `make test`: lesson 02; `make test-all`: every lesson
 def test_lesson_runs_all_and_every_slider_redraws_in_jupyterlab(lesson, lab_browser):
     lab, context = lab_browser
     shots = screenshot_dir()

@@ -34,6 +34,7 @@ from course_lib.grading import (OPTIMIZER_CHECKS, check_gradient_descent, check_
                                 grade_notebook, restore_check_cells)
 from course_lib.grading.grader import check_cells, exercise_of
 from course_lib.grading.optimizers import run_optimizer_cases
+from tiers import course_params
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -519,14 +520,9 @@ def _forged_lesson(solution: Path):
 # is shown for every lesson by test_browser.py (Run All in JupyterLab) or test_lessons_run_all.py; that
 # the grader fails it with NotImplementedError follows from the strict checks tested above.
 FORGED = ("02_momentum.ipynb", "08_second_order.ipynb", "11_frontier.ipynb")
-# `make test` grades one solution and one forged lesson end to end; the others are `whole_course` (CI and
-# `make test-all`): each solution's check outputs are already compared by strict nbval in both numeric passes
-EVERY_RUN = ("02_momentum.ipynb",)
-
-
-def _course_params(paths):
-    return [pytest.param(path, id=path.name, marks=() if path.name in EVERY_RUN else pytest.mark.whole_course)
-            for path in paths]
+# `make test` grades one solution and one forged lesson end to end (tiers.EVERY_RUN); the others are
+# `whole_course` (CI and `make test-all`): each solution's check outputs are already compared by strict nbval in
+# both numeric passes
 
 
 @pytest.fixture(scope="module")
@@ -558,7 +554,7 @@ def course_reports(request, tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("solution", _course_params(SOLUTIONS))
+@pytest.mark.parametrize("solution", course_params(SOLUTIONS))
 def test_solution_graded_as_a_submission_passes(solution, course_reports):
     report = course_reports[("solution", solution.name)]
     assert report.passed, report.table()
@@ -568,7 +564,7 @@ def test_solution_graded_as_a_submission_passes(solution, course_reports):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("solution", _course_params([ROOT / "solutions" / name for name in FORGED]))
+@pytest.mark.parametrize("solution", course_params([ROOT / "solutions" / name for name in FORGED]))
 def test_unsolved_lesson_fails_only_with_not_implemented_error_even_with_forged_check_cells(solution,
                                                                                            course_reports):
     assert ("forged lesson", solution.name) in course_reports, \

@@ -18,6 +18,7 @@ import nbformat
 import pytest
 
 from course_lib.grading._common import NOT_SOLVED, STRICT_ENV
+from tiers import course_params
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSONS = sorted((ROOT / "lessons").glob("[0-9][0-9]_*.ipynb"))
@@ -68,16 +69,10 @@ def _panel_models(nb, model_id: str) -> list:
     return models
 
 
-# `make test` runs one lesson end to end (Run All past its unsolved checks, then its panel's three kinds of
-# slider); `make test-all` and CI run every lesson
-EVERY_RUN = ("02_momentum.ipynb",)
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(Path("/usr/bin/chromium").exists() and not os.environ.get("COURSE_RUN_ALL_WITHOUT_BROWSER"),
                     reason="test_browser.py runs every lesson with Run All in JupyterLab itself")
-@pytest.mark.parametrize("lesson", [pytest.param(p, id=p.name, marks=() if p.name in EVERY_RUN else pytest.mark.whole_course)
-                                    for p in LESSONS])
+@pytest.mark.parametrize("lesson", course_params(LESSONS))  # `make test`: lesson 02; `make test-all`: every lesson
 def test_an_unsolved_lesson_runs_to_the_end_with_every_panel(lesson):
     nb = run_all(lesson)
     errors = [(i + 1, cell.get("id"), o.get("ename"), o.get("evalue", "")[:200])

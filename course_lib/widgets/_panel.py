@@ -97,7 +97,8 @@ def build_panel(update: Callable[..., Figure], controls: dict, *, fixed: dict | 
 
 def figure_png(fig: Figure) -> bytes:
     """The figure as PNG bytes (what a panel shows: works whatever matplotlib backend is active), at
-    :data:`~course_lib.plotting.PANEL_HIDPI` times the screen resolution, shown at the figure's width in screen pixels."""
+    :data:`~course_lib.plotting.PANEL_HIDPI` times the screen resolution, shown at the figure's width in screen
+    pixels."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=show_scale(), pil_kwargs={"compress_level": 1})  # fast to write
     return buffer.getvalue()
@@ -163,7 +164,7 @@ def _restore(figure: Figure, axes_states: list, figure_children: set):
             if id(child) not in children:
                 child.remove()
         for axis, scale, major, minor, major_format, minor_format in scales:
-            if axis._scale is not scale:  # e.g. a loss axis the last move made log: the scale object, parameters and all
+            if axis._scale is not scale:  # e.g. a loss axis the last move made log: back to the scale object itself
                 (ax.set_xscale if axis is ax.xaxis else ax.set_yscale)(scale)
             axis.set_major_locator(major)
             axis.set_minor_locator(minor)

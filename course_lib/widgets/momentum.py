@@ -4,8 +4,8 @@ Sliders for the step size :math:`\eta`, the momentum :math:`\beta` and the condi
 :math:`\kappa` (with :math:`L = 1`). Three plots:
 
 * the path on the contour map;
-* the error :math:`\|\theta_k - \theta^\star\|` on a log scale, with :math:`\rho^k` times the first error (dashed, in heavy ball's colour)
-  and gradient descent with its best step (black), for comparison;
+* the error :math:`\|\theta_k - \theta^\star\|` on a log scale, with :math:`\rho^k` times the first error
+  (dashed, in heavy ball's colour) and gradient descent with its best step (black), for comparison;
 * the map of the rate :math:`\rho(\eta, \beta)` over the whole :math:`(\eta, \beta)` plane, with the
   stability edge :math:`\eta L = 2 + 2\beta`, the two critical-damping curves
   :math:`\beta = (1 - \sqrt{\eta\lambda})^2` for :math:`\lambda = \mu, L`, the optimum (star) and the
@@ -118,8 +118,8 @@ def momentum_update(lr: float = 1.0, beta: float = 0.5, kappa: float = 100.0, st
     r"""Heavy ball with step size ``lr`` and momentum ``beta`` on the 2-D quadratic with ``L = 1`` and ``kappa``.
 
     Left: the path on the contour map. Middle: :math:`\|\theta_k - \theta^\star\|` (log scale) with
-    :math:`\rho^k\,\|\theta_0 - \theta^\star\|` (dashed, in heavy ball's colour), and gradient descent with its best step
-    :math:`2/(\mu + L)` (black).
+    :math:`\rho^k\,\|\theta_0 - \theta^\star\|` (dashed, in heavy ball's colour), and gradient descent with its
+    best step :math:`2/(\mu + L)` (black).
     Right: the rate map (see :func:`draw_rate_map`) with ``(lr, beta)`` marked.
     A run that does not converge is cut where its error passes 100 times the start, or becomes
     non-finite, and marked "diverged at step k"; nothing raises. ``figures`` (the panel's): draw into the

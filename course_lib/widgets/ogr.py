@@ -118,7 +118,8 @@ def ogr_update(surface: str = "quartic_saddle", beta: float = 0.5, rank: int = 2
             ax_curv.plot(steps_axis, run.estimated[:, i], "o", color=colors[i], **hollow,
                          label=f"estimated λ{'₁₂'[i]}" + (" (per coordinate)" if rank == 0 else ""))
     if rank == 1:  # one direction: its curvature (for the true Hessian, between the two eigenvalues)
-        ax_curv.plot(steps_axis, run.estimated[:, 0], "o", color="black", **hollow, label="estimated, along its direction")
+        ax_curv.plot(steps_axis, run.estimated[:, 0], "o", color="black", **hollow,
+                     label="estimated, along its direction")
     ax_curv.set_yscale("symlog", linthresh=1.0)
     if run.trajectory.diverged_at is not None:
         ax_curv.text(0.5, 0.5, f"diverged at step {run.trajectory.diverged_at}", transform=ax_curv.transAxes,

@@ -96,4 +96,3 @@ def second_order_panel(**initial):
         "steps": widgets.IntSlider(value=values["steps"], min=1, max=40, description=label("steps"), **style),
     }
     return build_panel(second_order_update, controls)
-
